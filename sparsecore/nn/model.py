@@ -1,0 +1,463 @@
+"""``Sequential``: a stack of layers with a Keras-like training loop.
+
+``forward`` runs the layers in order; ``backward`` runs them in reverse, each
+layer filling its own ``grads``. ``fit`` is the loop around them: shuffle,
+batch, forward, loss, backward, optimizer step, with callbacks at each stage
+(see :mod:`sparsecore.nn.callbacks` for the exact order).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from sparsecore.nn.activations import ACTIVATIONS
+from sparsecore.nn.callbacks import Callback, CallbackList, History, ProgressLogger
+from sparsecore.nn.layers import Dense, Layer
+from sparsecore.nn.losses import Loss, get_loss
+from sparsecore.nn.optimizers import Optimizer, get_optimizer
+
+__all__ = ["LAYERS", "NonFiniteLossError", "Sequential"]
+
+#: Layer classes by class name, for :meth:`Sequential.from_config`.
+LAYERS: dict[str, type[Layer]] = {
+    "Dense": Dense,
+    **{cls.__name__: cls for cls in ACTIVATIONS.values()},
+}
+
+_DTYPES = ("float32", "float64")
+_PREDICT_CHUNK = 4096
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss or a gradient became NaN or infinite during ``fit``.
+
+    Raised before the optimizer step, so the weights are those of the last
+    step whose loss and gradients were finite.
+    """
+
+
+def _validate_int(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int; got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be an int in [{low}, inf); got {value!r}")
+    return int(value)
+
+
+class Sequential:
+    """A linear stack of layers.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        Built in order; each layer's input width is the previous output width.
+    input_dim : int
+        Number of input features ``n_in``.
+    seed : int or None, default=None
+        Seeds the weight initializers and, unless ``fit`` gets its own seed,
+        the shuffling.
+    dtype : {'float32', 'float64'}, default='float32'
+        Dtype of every parameter; inputs are cast to it.
+
+    Attributes
+    ----------
+    layers : list of Layer
+    loss : Loss or None
+        Set by :meth:`compile`.
+    optimizer : Optimizer or None
+        Set by :meth:`compile`.
+    stop_training : bool
+        A callback sets it to end ``fit`` after the current epoch.
+    pruner : Callback or None
+        A pruning callback attaches itself here.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        input_dim: int,
+        seed: int | None = None,
+        dtype: str | np.dtype = "float32",
+    ) -> None:
+        if not isinstance(layers, Sequence) or len(layers) == 0:
+            raise ValueError(
+                f"layers must be a non-empty sequence of Layer; got {layers!r}"
+            )
+        for layer in layers:
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers must contain Layer instances; got {layer!r}")
+        if len({id(layer) for layer in layers}) != len(layers):
+            raise ValueError("layers must not contain the same Layer object twice")
+        self.input_dim = _validate_int("input_dim", input_dim, 1)
+        if seed is not None:
+            seed = _validate_int("seed", seed, 0)
+        self.seed = seed
+        if np.dtype(dtype).name not in _DTYPES:
+            raise ValueError(f"dtype must be one of {list(_DTYPES)}; got {dtype!r}")
+        self.dtype = np.dtype(dtype)
+        self.layers = list(layers)
+        self.loss: Loss | None = None
+        self.optimizer: Optimizer | None = None
+        self.stop_training = False
+        self.pruner: Any = None
+        self.history: History | None = None
+        self.fit_seed: int | None = None
+        rng = np.random.default_rng(seed)
+        counts: dict[str, int] = {}
+        width = self.input_dim
+        for layer in self.layers:
+            layer.name = f"{layer.kind}_{counts.get(layer.kind, 0)}"
+            counts[layer.kind] = counts.get(layer.kind, 0) + 1
+            width = layer.build(width, rng, self.dtype)
+        self.output_dim = width
+
+    # ------------------------------------------------------------------ teaching view
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        """Run every layer: ``(n_samples, input_dim) -> (n_samples, output_dim)``."""
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, grad_out: np.ndarray, need_grad_in: bool = True) -> np.ndarray:
+        """Backpropagate ``dL/dy`` through the layers in reverse order.
+
+        Fills every ``layer.grads`` and returns ``dL/dx`` of shape
+        ``(n_samples, input_dim)`` (with ``need_grad_in=False`` the first layer
+        skips that product, as ``fit`` does, and `grad` is not the input gradient).
+        """
+        grad = grad_out
+        for i in range(len(self.layers) - 1, -1, -1):
+            grad = self.layers[i].backward(grad, need_grad_in or i > 0)
+        return grad
+
+    # ------------------------------------------------------------------ weights
+    def weights(self) -> dict[str, np.ndarray]:
+        """Live parameter arrays by name, e.g. ``"dense_0/kernel"``."""
+        return {
+            f"{layer.name}/{k}": v
+            for layer in self.layers
+            for k, v in layer.params.items()
+        }
+
+    def gradients(self) -> dict[str, np.ndarray]:
+        """Live gradient arrays, same keys as :meth:`weights`."""
+        return {
+            f"{layer.name}/{k}": v
+            for layer in self.layers
+            for k, v in layer.grads.items()
+        }
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the parameters, in the order of :meth:`weights`."""
+        return [w.copy() for w in self.weights().values()]
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Copy `weights` (in the order of :meth:`weights`) into the live arrays."""
+        live = self.weights()
+        if len(weights) != len(live):
+            raise ValueError(
+                f"weights must be a list of {len(live)} arrays; got {len(weights)}"
+            )
+        for (name, dst), src in zip(live.items(), weights, strict=True):
+            src = np.asarray(src)
+            if src.shape != dst.shape:
+                raise ValueError(
+                    f"weights[{name!r}] must have shape {dst.shape}; got {src.shape}"
+                )
+            np.copyto(dst, src, casting="same_kind")
+
+    def count_params(self) -> int:
+        return sum(w.size for w in self.weights().values())
+
+    def summary(self, print_fn: Any = print) -> str:
+        """Print (and return) a table of layers, output shapes and parameter counts."""
+        rows = [("Layer (type)", "Output shape", "Params")]
+        for layer in self.layers:
+            n = sum(p.size for p in layer.params.values())
+            rows.append(
+                (
+                    f"{layer.name} ({type(layer).__name__})",
+                    f"(None, {layer.n_out})",
+                    f"{n:,}",
+                )
+            )
+        w0 = max(len(r[0]) for r in rows) + 2
+        w1 = max(len(r[1]) for r in rows) + 2
+        lines = [f"{a:<{w0}}{b:<{w1}}{c:>12}" for a, b, c in rows]
+        rule = "-" * len(lines[0])
+        text = "\n".join(
+            [lines[0], rule, *lines[1:], rule, f"Total params: {self.count_params():,}"]
+        )
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict[str, Any]:
+        """Architecture as a JSON-serialisable dict (no weights)."""
+        return {
+            "input_dim": self.input_dim,
+            "dtype": self.dtype.name,
+            "seed": self.seed,
+            "layers": [
+                {"class_name": type(layer).__name__, "config": layer.get_config()}
+                for layer in self.layers
+            ],
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Sequential:
+        """Rebuild an (untrained) model from :meth:`get_config` output."""
+        layers = []
+        for spec in config["layers"]:
+            name = spec.get("class_name")
+            if name not in LAYERS:
+                raise ValueError(
+                    f"layer class_name must be one of {sorted(LAYERS)}; got {name!r}"
+                )
+            layers.append(LAYERS[name](**spec.get("config", {})))
+        return cls(
+            layers, config["input_dim"], seed=config.get("seed"), dtype=config["dtype"]
+        )
+
+    # ------------------------------------------------------------------ training
+    def compile(
+        self, loss: str | Loss = "mse", optimizer: str | Optimizer = "adam"
+    ) -> None:
+        """Set the loss and the optimizer (and create the optimizer's slots)."""
+        self.loss = get_loss(loss)
+        self.optimizer = get_optimizer(optimizer)
+        self.optimizer.build(self.weights())
+
+    def _prepare_x(self, x: Any, name: str) -> np.ndarray:
+        x = np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be a real numeric array; got dtype {x.dtype}")
+        if x.ndim != 2 or x.shape[1] != self.input_dim:
+            raise ValueError(
+                f"{name} must have shape (n_samples, {self.input_dim}); got {x.shape}"
+            )
+        if x.shape[0] == 0:
+            raise ValueError(
+                f"{name} must have at least one sample; got shape {x.shape}"
+            )
+        x = x.astype(self.dtype, copy=False)
+        if not np.isfinite(x).all():
+            raise ValueError(
+                f"{name} must contain only finite values; found NaN or inf"
+            )
+        return x
+
+    def _prepare_y(self, y: Any, n: int, name: str) -> np.ndarray:
+        y = np.asarray(y)
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be a real numeric array; got dtype {y.dtype}")
+        if y.ndim == 1 and self.output_dim == 1:
+            y = y.reshape(-1, 1)
+        if y.ndim != 2 or y.shape[1] != self.output_dim:
+            raise ValueError(
+                f"{name} must have shape (n_samples, {self.output_dim}); got {y.shape}"
+            )
+        if y.shape[0] != n:
+            raise ValueError(
+                f"x and {name} must have the same length; got {n} and {y.shape[0]}"
+            )
+        y = y.astype(self.dtype, copy=False)
+        if not np.isfinite(y).all():
+            raise ValueError(
+                f"{name} must contain only finite values; found NaN or inf"
+            )
+        return y
+
+    def _require_compiled(self) -> tuple[Loss, Optimizer]:
+        if self.loss is None or self.optimizer is None:
+            raise RuntimeError(
+                "call model.compile(loss, optimizer) before fit/evaluate"
+            )
+        return self.loss, self.optimizer
+
+    def fit(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        epochs: int = 1,
+        batch_size: int = 32,
+        validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+        shuffle: bool = True,
+        callbacks: Sequence[Callback] | None = None,
+        verbose: int = 1,
+        seed: int | None = None,
+        initial_epoch: int = 0,
+        check_finite: bool = True,
+    ) -> History:
+        """Train for ``epochs - initial_epoch`` epochs of mini-batch steps.
+
+        Parameters
+        ----------
+        x : ndarray of shape (n_samples, input_dim)
+        y : ndarray of shape (n_samples, output_dim) or (n_samples,)
+        epochs : int, default=1
+            Index of the epoch to stop at (as Keras, counted from 0, not a count
+            of epochs to run when `initial_epoch` > 0).
+        batch_size : int, default=32
+            The last batch of an epoch may be smaller.
+        validation_data : tuple (x_val, y_val), optional
+            Evaluated at the end of each epoch as ``"val_loss"``.
+        shuffle : bool, default=True
+            Reshuffle every epoch; epoch ``e`` uses
+            ``np.random.default_rng((fit_seed, e))``, so a run resumed with
+            `initial_epoch` sees the same batches.
+        callbacks : list of Callback, optional
+        verbose : int, default=1
+            0 prints nothing; otherwise one line per epoch.
+        seed : int, optional
+            Shuffling seed; defaults to the model's seed (or a fresh random one,
+            kept in ``model.fit_seed``).
+        initial_epoch : int, default=0
+            Epoch to start from, to continue an earlier run.
+        check_finite : bool, default=True
+            Raise :class:`NonFiniteLossError` (naming epoch and step) when a loss
+            or gradient is NaN or infinite, before the optimizer step.
+
+        Returns
+        -------
+        History
+            ``history.history["loss"]`` etc., one float per epoch run.
+        """
+        loss_fn, optimizer = self._require_compiled()
+        epochs = _validate_int("epochs", epochs, 0)
+        initial_epoch = _validate_int("initial_epoch", initial_epoch, 0)
+        if initial_epoch > epochs:
+            raise ValueError(
+                f"initial_epoch must be an int in [0, {epochs}] (epochs); "
+                f"got {initial_epoch!r}"
+            )
+        batch_size = _validate_int("batch_size", batch_size, 1)
+        x = self._prepare_x(x, "x")
+        y = self._prepare_y(y, x.shape[0], "y")
+        val = None
+        if validation_data is not None:
+            if (
+                not isinstance(validation_data, (tuple, list))
+                or len(validation_data) != 2
+            ):
+                raise ValueError("validation_data must be a tuple (x_val, y_val)")
+            x_val = self._prepare_x(validation_data[0], "x_val")
+            val = (x_val, self._prepare_y(validation_data[1], x_val.shape[0], "y_val"))
+        if seed is None:
+            seed = self.seed if self.seed is not None else self.fit_seed
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % 2**63)
+        self.fit_seed = _validate_int("seed", seed, 0)
+
+        n = x.shape[0]
+        steps = math.ceil(n / batch_size)
+        history = History()
+        extra: list[Callback] = [history] + ([ProgressLogger()] if verbose else [])
+        cbs = CallbackList([*(callbacks or []), *extra])
+        cbs.set_model(self)
+        cbs.set_params(
+            {
+                "epochs": epochs,
+                "initial_epoch": initial_epoch,
+                "steps": steps,
+                "batch_size": batch_size,
+                "samples": n,
+                "verbose": verbose,
+            }
+        )
+        optimizer.build(self.weights())
+        self.stop_training = False
+        self.history = history
+        cbs.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch)
+            rng = np.random.default_rng((self.fit_seed, epoch))
+            order = rng.permutation(n) if shuffle else None
+            total = 0.0
+            for batch in range(steps):
+                sl = slice(batch * batch_size, min(n, (batch + 1) * batch_size))
+                idx = order[sl] if order is not None else sl
+                xb, yb = x[idx], y[idx]
+                cbs.on_train_batch_begin(batch)
+                batch_loss = self._train_step(xb, yb, cbs, check_finite, epoch, batch)
+                total += batch_loss * (sl.stop - sl.start)
+                cbs.on_train_batch_end(batch, {"loss": batch_loss})
+            logs: dict[str, Any] = {"loss": total / n}
+            if val is not None:
+                logs["val_loss"] = self.evaluate(*val)
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end()
+        return history
+
+    def _train_step(
+        self,
+        xb: np.ndarray,
+        yb: np.ndarray,
+        cbs: CallbackList,
+        check_finite: bool,
+        epoch: int,
+        batch: int,
+    ) -> float:
+        """Forward, loss, backward, optimizer step on one batch; return its loss."""
+        loss_fn, optimizer = self._require_compiled()
+        pred = self.forward(xb)
+        batch_loss = loss_fn.value(yb, pred)
+        where = f"at epoch {epoch + 1}, step {batch + 1}"
+        if check_finite and not math.isfinite(batch_loss):
+            raise NonFiniteLossError(
+                f"loss became {batch_loss} {where}; the weights are those of the "
+                "last finite step. Lower the learning rate or check the data."
+            )
+        self.backward(loss_fn.gradient(yb, pred), need_grad_in=False)
+        grads = self.gradients()
+        if check_finite and not all(math.isfinite(g.sum()) for g in grads.values()):
+            raise NonFiniteLossError(
+                f"a gradient became NaN or inf {where}; the weights are those of "
+                "the last finite step."
+            )
+        cbs.on_before_optimizer_step()
+        optimizer.apply(self.weights(), grads)
+        cbs.on_after_optimizer_step()
+        return batch_loss
+
+    def evaluate(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int | None = None
+    ) -> float:
+        """Mean loss over `x`, `y` (no callbacks, no state changes)."""
+        loss_fn, _ = self._require_compiled()
+        x = self._prepare_x(x, "x")
+        y = self._prepare_y(y, x.shape[0], "y")
+        chunk = (
+            _validate_int("batch_size", batch_size, 1) if batch_size else _PREDICT_CHUNK
+        )
+        total = 0.0
+        for start in range(0, x.shape[0], chunk):
+            xb, yb = x[start : start + chunk], y[start : start + chunk]
+            total += loss_fn.value(yb, self.forward(xb, training=False)) * xb.shape[0]
+        return total / x.shape[0]
+
+    def predict(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Outputs ``(n_samples, output_dim)`` for `x`, computed in batches."""
+        x = self._prepare_x(x, "x")
+        chunk = (
+            _validate_int("batch_size", batch_size, 1) if batch_size else _PREDICT_CHUNK
+        )
+        out = np.empty((x.shape[0], self.output_dim), dtype=self.dtype)
+        for start in range(0, x.shape[0], chunk):
+            out[start : start + chunk] = self.forward(
+                x[start : start + chunk], training=False
+            )
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"Sequential({self.layers!r}, input_dim={self.input_dim}, "
+            f"dtype={self.dtype.name!r})"
+        )
