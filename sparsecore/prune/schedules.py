@@ -1,0 +1,403 @@
+"""Pruning schedules: when to prune, and to which sparsity.
+
+A schedule is a pure function of the training step, with exactly the semantics
+of ``tfmot.sparsity.keras`` (TensorFlow Model Optimization 0.8)::
+
+    should_prune, sparsity = schedule(step)
+
+``should_prune`` is true when ``begin_step <= step``, ``step <= end_step`` (or
+``end_step == -1``), and ``(step - begin_step) % frequency == 0``. ``sparsity``
+is the fraction of weights to set to zero at that step. Both are plain Python
+values; :meth:`PruningSchedule.sparsity_at` and
+:meth:`PruningSchedule.should_prune_at` evaluate whole arrays of steps (for
+plots). Values are computed in float64 (tfmot uses float32; the two agree to
+about 1e-7).
+"""
+
+from __future__ import annotations
+
+import abc
+import operator
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "SCHEDULES",
+    "ConstantSparsity",
+    "PolynomialDecay",
+    "PruningSchedule",
+    "schedule_from_config",
+]
+
+
+def _validate_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int; got {value!r}")
+    return int(value)
+
+
+def _validate_step(
+    begin_step: Any, end_step: Any, frequency: Any, allow_negative_1: bool
+) -> tuple[int, int, int]:
+    """Check the step arguments as tfmot's ``PruningSchedule._validate_step``."""
+    begin_step = _validate_int("begin_step", begin_step)
+    end_step = _validate_int("end_step", end_step)
+    frequency = _validate_int("frequency", frequency)
+    if begin_step < 0:
+        raise ValueError(f"begin_step must be an int in [0, inf); got {begin_step!r}")
+    if end_step == -1 and not allow_negative_1:
+        # PolynomialDecay needs an end to decay towards.
+        raise ValueError(
+            f"end_step must be an int in [begin_step, inf) = [{begin_step}, inf); "
+            "got -1 (end_step=-1, prune forever, is only allowed for "
+            "ConstantSparsity)"
+        )
+    if end_step != -1 and end_step < begin_step:
+        allowed = "-1 or " if allow_negative_1 else ""
+        raise ValueError(
+            f"end_step must be {allowed}an int in [begin_step, inf) = "
+            f"[{begin_step}, inf); got {end_step!r}"
+        )
+    if frequency <= 0:
+        raise ValueError(f"frequency must be an int in [1, inf); got {frequency!r}")
+    return begin_step, end_step, frequency
+
+
+def _validate_sparsity(name: str, value: Any) -> float:
+    """Check ``0 <= value < 1`` as tfmot's ``_validate_sparsity``."""
+    if isinstance(value, bool) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{name} must be a float; got {value!r}")
+    if not 0.0 <= value < 1.0:  # also rejects NaN
+        raise ValueError(f"{name} must be a float in [0, 1); got {value!r}")
+    return float(value)
+
+
+def _as_steps(steps: ArrayLike) -> NDArray[np.int64]:
+    arr = np.asarray(steps)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"steps must be an array of ints; got dtype {arr.dtype}")
+    return arr.astype(np.int64, copy=False)
+
+
+class PruningSchedule(abc.ABC):
+    """Base class: decides at each training step whether to prune, and how much.
+
+    Subclasses set `begin_step`, `end_step` and `frequency` and implement
+    :meth:`sparsity_at` and :meth:`get_config`.
+
+    Attributes
+    ----------
+    begin_step : int
+        First step at which pruning may happen.
+    end_step : int
+        Last step at which pruning may happen; -1 means never stop.
+    frequency : int
+        Prune every `frequency` steps, counted from `begin_step`.
+    """
+
+    begin_step: int
+    end_step: int
+    frequency: int
+
+    def __call__(self, step: int) -> tuple[bool, float]:
+        """Return ``(should_prune, sparsity)`` at `step` as Python bool and float.
+
+        Parameters
+        ----------
+        step : int
+            The training step (the k-th training batch is step k).
+
+        Returns
+        -------
+        should_prune : bool
+        sparsity : float
+            In [0, 1); meaningful at every step, also where `should_prune` is
+            false.
+        """
+        try:
+            step = operator.index(step)
+        except TypeError:
+            raise TypeError(f"step must be an int; got {step!r}") from None
+        arr = np.asarray(step, dtype=np.int64)
+        return bool(self.should_prune_at(arr)), float(self.sparsity_at(arr))
+
+    def should_prune_at(self, steps: ArrayLike) -> NDArray[np.bool_]:
+        """Vectorised `should_prune`: a bool array of the shape of `steps`.
+
+        Notes
+        -----
+        ``begin_step <= t and (t <= end_step or end_step < 0)
+        and (t - begin_step) % frequency == 0``, with a floor modulo as
+        ``tf.math.floormod``.
+        """
+        t = _as_steps(steps)
+        in_range = t >= self.begin_step
+        if self.end_step >= 0:
+            in_range &= t <= self.end_step
+        turn: NDArray[np.bool_] = (t - self.begin_step) % self.frequency == 0
+        return in_range & turn
+
+    @abc.abstractmethod
+    def sparsity_at(self, steps: ArrayLike) -> NDArray[np.float64]:
+        """Vectorised sparsity: a float64 array of the shape of `steps`."""
+
+    def last_pruning_step(self, until: int | None = None) -> int | None:
+        """The last step ``<= until`` at which the schedule prunes, or None.
+
+        Parameters
+        ----------
+        until : int, optional
+            Upper bound; defaults to `end_step` (required when ``end_step=-1``).
+
+        Returns
+        -------
+        int or None
+            None when the schedule does not prune at any step ``<= until``.
+        """
+        if until is None:
+            if self.end_step < 0:
+                raise ValueError(
+                    "until must be given when end_step is -1 (the schedule never ends)"
+                )
+            until = self.end_step
+        until = _validate_int("until", until)
+        hi = until if self.end_step < 0 else min(until, self.end_step)
+        if hi < self.begin_step:
+            return None
+        return (
+            self.begin_step + (hi - self.begin_step) // self.frequency * self.frequency
+        )
+
+    @abc.abstractmethod
+    def get_config(self) -> dict[str, Any]:
+        """``{"class_name": ..., "config": {constructor kwargs}}``, JSON-able."""
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> PruningSchedule:
+        """Rebuild a schedule from :meth:`get_config` output.
+
+        Accepts the nested ``{"class_name", "config"}`` form or the bare
+        constructor kwargs (tfmot passes the latter).
+        """
+        if "class_name" in config:
+            if config["class_name"] != cls.__name__:
+                if cls is PruningSchedule:
+                    return schedule_from_config(config)
+                raise ValueError(
+                    f"class_name must be {cls.__name__!r}; got {config['class_name']!r}"
+                )
+            config = config.get("config", {})
+        return cls(**config)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PruningSchedule):
+            return NotImplemented
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __hash__(self) -> int:
+        return hash(
+            (type(self).__name__, tuple(sorted(self.get_config()["config"].items())))
+        )
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config()["config"].items())
+        return f"{type(self).__name__}({args})"
+
+
+class ConstantSparsity(PruningSchedule):
+    """Prune to the same sparsity at every pruning step.
+
+    Parameters
+    ----------
+    target_sparsity : float
+        In [0, 1).
+    begin_step : int
+        In [0, inf).
+    end_step : int, default=-1
+        -1 (prune until training ends) or an int in [begin_step, inf).
+    frequency : int, default=100
+        In [1, inf).
+
+    Raises
+    ------
+    TypeError
+        If a step argument is not an int or the sparsity is not a number.
+    ValueError
+        If an argument is outside its range.
+
+    Examples
+    --------
+    >>> s = ConstantSparsity(0.5, begin_step=0, frequency=100)
+    >>> s(100), s(150)
+    ((True, 0.5), (False, 0.5))
+    """
+
+    def __init__(
+        self,
+        target_sparsity: float,
+        begin_step: int,
+        end_step: int = -1,
+        frequency: int = 100,
+    ) -> None:
+        self.begin_step, self.end_step, self.frequency = _validate_step(
+            begin_step, end_step, frequency, allow_negative_1=True
+        )
+        self.target_sparsity = _validate_sparsity("target_sparsity", target_sparsity)
+
+    def sparsity_at(self, steps: ArrayLike) -> NDArray[np.float64]:
+        return np.full(_as_steps(steps).shape, self.target_sparsity, dtype=np.float64)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "class_name": type(self).__name__,
+            "config": {
+                "target_sparsity": self.target_sparsity,
+                "begin_step": self.begin_step,
+                "end_step": self.end_step,
+                "frequency": self.frequency,
+            },
+        }
+
+
+class PolynomialDecay(PruningSchedule):
+    """Sparsity that rises fast after `begin_step` and flattens towards `end_step`.
+
+    Parameters
+    ----------
+    initial_sparsity : float
+        Sparsity at `begin_step`, in [0, 1).
+    final_sparsity : float
+        Sparsity from `end_step` on, in [0, 1).
+    begin_step : int
+        In [0, inf).
+    end_step : int
+        In [begin_step, inf); -1 is not allowed (the decay needs an end).
+    power : float, default=3
+        Exponent of the decay, in [0, inf).
+    frequency : int, default=100
+        In [1, inf).
+
+    Raises
+    ------
+    TypeError
+        If a step argument is not an int or a sparsity or `power` not a number.
+    ValueError
+        If an argument is outside its range.
+
+    Notes
+    -----
+    As tfmot and Zhu & Gupta (2017):
+
+    .. math::
+
+        p = \\mathrm{clip}\\left(\\frac{t - t_b}{t_e - t_b}, 0, 1\\right), \\qquad
+        s(t) = s_f + (s_0 - s_f) (1 - p)^{\\mathrm{power}}
+
+    With ``begin_step == end_step`` tfmot divides 0 by 0 and returns NaN at
+    that step (and 0 before, 1 after, through the clip). sparsecore defines
+    ``p = 1`` at ``t >= begin_step`` and ``p = 0`` before, so the schedule is a
+    step from `initial_sparsity` to `final_sparsity` and never NaN.
+    tfmot accepts a negative `power`, which gives inf or NaN at `end_step`;
+    sparsecore rejects it.
+
+    References
+    ----------
+    Zhu & Gupta, "To prune, or not to prune", arXiv:1710.01878;
+    tfmot ``tfmot.sparsity.keras.PolynomialDecay``.
+
+    Examples
+    --------
+    >>> s = PolynomialDecay(0.0, 0.75, begin_step=1000, end_step=5000)
+    >>> s(5000)
+    (True, 0.75)
+    >>> round(s(1600)[1], 4)
+    0.2894
+    """
+
+    def __init__(
+        self,
+        initial_sparsity: float,
+        final_sparsity: float,
+        begin_step: int,
+        end_step: int,
+        power: float = 3,
+        frequency: int = 100,
+    ) -> None:
+        self.begin_step, self.end_step, self.frequency = _validate_step(
+            begin_step, end_step, frequency, allow_negative_1=False
+        )
+        self.initial_sparsity = _validate_sparsity("initial_sparsity", initial_sparsity)
+        self.final_sparsity = _validate_sparsity("final_sparsity", final_sparsity)
+        if isinstance(power, bool) or not isinstance(
+            power, (int, float, np.integer, np.floating)
+        ):
+            raise TypeError(f"power must be a float; got {power!r}")
+        if not (np.isfinite(power) and power >= 0):
+            raise ValueError(f"power must be a float in [0, inf); got {power!r}")
+        # Keep an int power an int, so get_config round-trips it exactly.
+        self.power: float = (
+            int(power) if isinstance(power, (int, np.integer)) else float(power)
+        )
+
+    def sparsity_at(self, steps: ArrayLike) -> NDArray[np.float64]:
+        t = _as_steps(steps)
+        span = self.end_step - self.begin_step
+        if span == 0:
+            p = (t >= self.begin_step).astype(np.float64)
+        else:
+            p = np.clip((t - self.begin_step) / span, 0.0, 1.0)
+        s0, sf = self.initial_sparsity, self.final_sparsity
+        out: NDArray[np.float64] = sf + (s0 - sf) * (1.0 - p) ** self.power
+        return out
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "class_name": type(self).__name__,
+            "config": {
+                "initial_sparsity": self.initial_sparsity,
+                "final_sparsity": self.final_sparsity,
+                "begin_step": self.begin_step,
+                "end_step": self.end_step,
+                "power": self.power,
+                "frequency": self.frequency,
+            },
+        }
+
+
+#: Schedule classes by class name, for :func:`schedule_from_config`.
+SCHEDULES: dict[str, type[PruningSchedule]] = {
+    "ConstantSparsity": ConstantSparsity,
+    "PolynomialDecay": PolynomialDecay,
+}
+
+
+def schedule_from_config(config: Mapping[str, Any]) -> PruningSchedule:
+    """Rebuild any registered schedule from ``{"class_name", "config"}``.
+
+    Parameters
+    ----------
+    config : dict
+        Output of :meth:`PruningSchedule.get_config`.
+
+    Returns
+    -------
+    PruningSchedule
+
+    Raises
+    ------
+    ValueError
+        If ``class_name`` is missing or not one of :data:`SCHEDULES`.
+    """
+    if not isinstance(config, Mapping):
+        raise TypeError(f"config must be a dict; got {config!r}")
+    name = config.get("class_name")
+    if name not in SCHEDULES:
+        raise ValueError(
+            f"config['class_name'] must be one of {sorted(SCHEDULES)}; got {name!r}"
+        )
+    return SCHEDULES[name](**config.get("config", {}))
