@@ -1,0 +1,143 @@
+"""Dense and the activation layers: gradient checks, shapes and validation."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sparsecore.nn import Dense, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from sparsecore.nn.activations import ACTIVATIONS, get_activation
+from sparsecore.nn.gradcheck import check_layer
+
+F64 = np.dtype("float64")
+ACTIVATION_LAYERS = [Identity, ReLU, lambda: LeakyReLU(0.2), Tanh, Sigmoid, Softmax]
+
+
+def _built(layer, n_in, seed=0, dtype=F64):
+    layer.build(n_in, np.random.default_rng(seed), dtype)
+    return layer
+
+
+@given(
+    n=st.integers(1, 6),
+    n_in=st.integers(1, 7),
+    units=st.integers(1, 7),
+    use_bias=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_dense_gradcheck(n, n_in, units, use_bias, seed):
+    layer = _built(Dense(units, use_bias=use_bias), n_in, seed)
+    x = np.random.default_rng(seed + 1).standard_normal((n, n_in))
+    result = check_layer(layer, x, seed=seed)
+    assert set(result.errors) == {"input", "kernel"} | ({"bias"} if use_bias else set())
+    assert result.max_error < 1e-7, result.errors
+
+
+@pytest.mark.parametrize("make", ACTIVATION_LAYERS)
+@given(n=st.integers(1, 5), width=st.integers(1, 6), seed=st.integers(0, 2**16))
+def test_activation_gradcheck(make, n, width, seed):
+    layer = _built(make(), width)
+    x = np.random.default_rng(seed).standard_normal((n, width)) * 3
+    # keep ReLU-family inputs away from the kink, where differences are undefined
+    x[np.abs(x) < 1e-3] = 0.5
+    result = check_layer(layer, x, seed=seed)
+    assert result.max_error < 1e-7, result.errors
+
+
+def test_dense_shapes_and_layout():
+    layer = _built(Dense(4), 3, dtype=np.dtype("float32"))
+    assert layer.params["kernel"].shape == (3, 4)  # Keras layout (n_in, n_out)
+    assert layer.params["bias"].shape == (4,)
+    assert layer.params["kernel"].dtype == np.float32
+    assert set(layer.grads) == set(layer.params)
+    x = np.ones((5, 3), dtype=np.float32)
+    y = layer.forward(x)
+    assert y.shape == (5, 4) and y.dtype == np.float32
+    np.testing.assert_allclose(y, x @ layer.params["kernel"] + layer.params["bias"])
+    assert layer.backward(np.ones((5, 4), np.float32)).shape == (5, 3)
+
+
+def test_dense_skips_input_gradient_when_not_needed():
+    layer = _built(Dense(2), 3)
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    layer.forward(x)
+    g = np.ones((4, 2))
+    assert layer.backward(g, need_grad_in=False) is g
+    np.testing.assert_allclose(layer.grads["kernel"], x.T @ g)
+
+
+def test_backward_before_forward_raises():
+    with pytest.raises(RuntimeError, match="before forward"):
+        _built(Dense(2), 3).backward(np.ones((1, 2)))
+    with pytest.raises(RuntimeError, match="before forward"):
+        _built(ReLU(), 3).backward(np.ones((1, 3)))
+
+
+@pytest.mark.parametrize("units", [0, -3])
+def test_dense_rejects_bad_units(units):
+    with pytest.raises(ValueError, match=r"units must be an int in \[1, inf\); got"):
+        Dense(units)
+
+
+@pytest.mark.parametrize("units", [2.0, "4", True, None])
+def test_dense_rejects_non_int_units(units):
+    with pytest.raises(TypeError, match="units must be an int"):
+        Dense(units)
+
+
+def test_dense_rejects_unknown_initializer():
+    with pytest.raises(ValueError, match="initializer must be one of .*he_normal"):
+        Dense(3, kernel_initializer="he_norm")
+
+
+def test_activation_values():
+    x = np.array([[-2.0, -0.5, 0.0, 0.5, 2.0]])
+    np.testing.assert_array_equal(_built(ReLU(), 5).forward(x), np.maximum(x, 0))
+    np.testing.assert_allclose(
+        _built(LeakyReLU(0.1), 5).forward(x), np.where(x > 0, x, 0.1 * x)
+    )
+    np.testing.assert_allclose(_built(Sigmoid(), 5).forward(x), 1 / (1 + np.exp(-x)))
+    np.testing.assert_allclose(_built(Tanh(), 5).forward(x), np.tanh(x))
+    s = _built(Softmax(), 5).forward(x)
+    np.testing.assert_allclose(s, np.exp(x) / np.exp(x).sum())
+
+
+def test_sigmoid_and_softmax_do_not_overflow():
+    x = np.array([[-1e4, 0.0, 1e4]], dtype=np.float32)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        np.testing.assert_allclose(_built(Sigmoid(), 3).forward(x), [[0, 0.5, 1]])
+        np.testing.assert_allclose(_built(Softmax(), 3).forward(x), [[0, 0, 1]])
+
+
+def test_activation_preserves_float32():
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    for make in ACTIVATION_LAYERS:
+        layer = _built(make(), 4)
+        assert layer.forward(x).dtype == np.float32, layer
+        assert layer.backward(np.ones_like(x)).dtype == np.float32, layer
+
+
+def test_activation_registry():
+    assert sorted(ACTIVATIONS) == [
+        "leaky_relu",
+        "linear",
+        "relu",
+        "sigmoid",
+        "softmax",
+        "tanh",
+    ]
+    for name, cls in ACTIVATIONS.items():
+        assert cls().activation == name
+    with pytest.raises(ValueError, match="activation must be one of"):
+        get_activation("gelu")
+
+
+@pytest.mark.parametrize("alpha", ["0.1", None])
+def test_leaky_relu_rejects_bad_alpha(alpha):
+    with pytest.raises(TypeError, match="alpha must be a float"):
+        LeakyReLU(alpha)
+
+
+def test_leaky_relu_rejects_nan_alpha():
+    with pytest.raises(ValueError, match="alpha must be a finite float"):
+        LeakyReLU(float("nan"))
