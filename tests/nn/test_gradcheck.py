@@ -28,7 +28,10 @@ def _build(layer):
 
 def test_catches_a_wrong_layer_gradient():
     x = np.random.default_rng(1).standard_normal((4, 3))
-    good, bad = check_layer(_build(sc.Dense(2)), x), check_layer(_build(WrongDense(2)), x)
+    good, bad = (
+        check_layer(_build(sc.Dense(2)), x),
+        check_layer(_build(WrongDense(2)), x),
+    )
     assert good.ok(1e-7)
     assert not bad.ok(1e-2)
     assert bad.errors["bias"] > 0.1 and bad.errors["kernel"] < 1e-7
