@@ -5,6 +5,7 @@ Three stages, three subpackages: :mod:`sparsecore.nn` (train),
 The names most users need are re-exported here.
 """
 
+from sparsecore import data
 from sparsecore._version import __version__
 from sparsecore.nn import (
     MAE,
@@ -51,4 +52,5 @@ __all__ = [
     "Tanh",
     "TerminateOnNaN",
     "__version__",
+    "data",
 ]
