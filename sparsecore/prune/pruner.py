@@ -1,0 +1,673 @@
+"""The Pruner: a training callback that prunes a model while it trains.
+
+One training step inside ``fit`` (see :mod:`sparsecore.nn.callbacks`)::
+
+    on_train_batch_begin     step += 1; if the schedule says so, recompute the
+                             masks from the current weights; apply the masks
+    forward, loss, backward
+    on_before_optimizer_step zero the gradients of pruned weights     (strict)
+    optimizer step
+    on_after_optimizer_step  re-mask the weights and zero the optimizer
+                             state (momentum, Adam moments) there     (strict)
+
+The k-th training batch, counted over all epochs and ``fit`` calls, is step
+k; step 0 is never a training step; ``predict``/``evaluate`` call no
+callbacks, so inference changes neither step nor mask.
+
+The hot path (the three per-step hooks) multiplies in place by a cached mask
+of the weight's dtype: it allocates nothing of parameter size.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sparsecore.nn.callbacks import Callback
+from sparsecore.prune.criteria import (
+    _top_k,
+    _validate_block,
+    global_magnitude_masks,
+    keep_count,
+    magnitude_mask,
+    nm_mask,
+    random_mask,
+    structured_mask,
+)
+from sparsecore.prune.schedules import PruningSchedule, schedule_from_config
+
+__all__ = [
+    "CRITERIA",
+    "SCOPES",
+    "Pruner",
+    "PruningScheduleWarning",
+    "strip_pruning",
+]
+
+#: Mask criteria a :class:`Pruner` accepts.
+CRITERIA = ("magnitude", "nm", "random", "structured")
+#: ``"layer"``: every weight array pruned to the schedule's sparsity;
+#: ``"global"``: one ranking over all of them.
+SCOPES = ("global", "layer")
+
+Mask = NDArray[np.bool_]
+
+
+class PruningScheduleWarning(UserWarning):
+    """The schedule will not do, in this ``fit``, what it was set up to do."""
+
+
+def _validate_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}; got {value!r}")
+    return str(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+class Pruner(Callback):
+    """Prune a model's weights during ``fit`` following a schedule.
+
+    Parameters
+    ----------
+    schedule : PruningSchedule
+        When to prune and to which sparsity (:class:`PolynomialDecay`,
+        :class:`ConstantSparsity`).
+    criterion : {'magnitude', 'structured', 'random', 'nm'}, default='magnitude'
+        ``'magnitude'``: smallest |w| (or blocks, see `block_size`);
+        ``'structured'``: whole neurons (kernel columns for ``axis=1``) by
+        their Ln norm; ``'random'``: uniformly at random (the baseline);
+        ``'nm'``: `nm` = (n_zeros, group) sparsity along `axis`, computed once.
+    scope : {'layer', 'global'}, default='layer'
+        ``'layer'`` prunes every weight array to the schedule's sparsity (as
+        tfmot); ``'global'`` ranks all of them together (magnitude and random
+        criteria only).
+    weights : list of str, optional
+        Names in ``model.weights()`` to prune; default every kernel
+        (``"<layer>/kernel"``). Biases are never pruned.
+    block_size : tuple (height, width), default=(1, 1)
+        Block sparsity for the magnitude criterion (rank-2 weights only).
+    block_pooling : {'avg', 'max'}, default='avg'
+        How a block's |w| is pooled.
+    mask_gradients : bool, default=True
+        True (strict): gradients and optimizer state of pruned weights are
+        zeroed, pruned weights are exactly zero after every step, and each new
+        mask is ranked among the weights kept so far, so under a non-decreasing
+        schedule it is a subset of the previous one. False reproduces tfmot:
+        dense gradients, weights re-masked before every forward pass and at
+        the end of each epoch, masks re-ranked from scratch (pruned weights
+        can come back).
+    nm : tuple (n_zeros, group), default=(2, 4)
+        For ``criterion='nm'``: 2:4 prunes two of every four.
+    axis : int, optional
+        Channel axis for ``'structured'`` (default 1, output neurons) and
+        group axis for ``'nm'`` (default 0, the input dimension, as tfmot).
+    norm : {1, 2}, default=1
+        Norm of ``'structured'``.
+    seed : int, optional
+        Seed of ``'random'``; the mask at step t uses
+        ``np.random.default_rng((seed, t))``, so a resumed run draws the same
+        masks. Drawn at random (and kept in the state) when None.
+
+    Attributes
+    ----------
+    schedule : PruningSchedule
+    step : int
+        Training steps seen so far (0 before the first batch).
+    masks : dict of str to bool ndarray
+        Current mask per pruned weight (True = kept); read-only arrays.
+    sparsity : float
+        Fraction of the pruned weights' entries that the masks prune.
+
+    Warns
+    -----
+    PruningScheduleWarning
+        At the start of ``fit``, when the run ends before the schedule's last
+        pruning step (so the final sparsity is not reached), or when
+        ``end_step - begin_step`` is not a multiple of ``frequency`` (so
+        the final sparsity is never applied).
+
+    Notes
+    -----
+    The N:M mask ignores the schedule's sparsity and is computed once, at the
+    first step ``t >= max(begin_step, 1)``. tfmot computes it at step 1
+    whatever the schedule; the two agree when ``begin_step <= 1`` (as with
+    tfmot's default ``ConstantSparsity(0.5, 0)``).
+
+    Examples
+    --------
+    >>> import sparsecore as sc
+    >>> schedule = sc.PolynomialDecay(0.0, 0.75, begin_step=1000, end_step=5000)
+    >>> pruner = sc.Pruner(schedule)  # doctest: +SKIP
+    >>> model.fit(x, y, epochs=700, callbacks=[pruner])  # doctest: +SKIP
+    >>> sc.sparsity_report(model)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        schedule: PruningSchedule,
+        criterion: str = "magnitude",
+        scope: str = "layer",
+        weights: Sequence[str] | None = None,
+        block_size: tuple[int, int] = (1, 1),
+        block_pooling: str = "avg",
+        mask_gradients: bool = True,
+        *,
+        nm: tuple[int, int] = (2, 4),
+        axis: int | None = None,
+        norm: int = 1,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(schedule, PruningSchedule):
+            raise TypeError(f"schedule must be a PruningSchedule; got {schedule!r}")
+        self.schedule = schedule
+        self.criterion = _validate_choice("criterion", criterion, CRITERIA)
+        self.scope = _validate_choice("scope", scope, SCOPES)
+        if scope == "global" and criterion not in ("magnitude", "random"):
+            raise ValueError(
+                f"scope='global' needs criterion 'magnitude' or 'random'; "
+                f"got criterion={criterion!r}"
+            )
+        if isinstance(weights, str):
+            weights = [weights]
+        if weights is not None:
+            weights = list(weights)
+            if not weights or not all(isinstance(n, str) for n in weights):
+                raise TypeError(
+                    f"weights must be None or a non-empty list of str; got {weights!r}"
+                )
+        self.weights = weights
+        block, pooling = _validate_block(block_size, block_pooling)
+        if block != (1, 1) and criterion != "magnitude":
+            raise ValueError(
+                f"block_size must be (1, 1) unless criterion='magnitude'; "
+                f"got {block_size!r} with criterion={criterion!r}"
+            )
+        self.block_size, self.block_pooling = block, pooling
+        if not isinstance(mask_gradients, (bool, np.bool_)):
+            raise TypeError(f"mask_gradients must be a bool; got {mask_gradients!r}")
+        self.mask_gradients = bool(mask_gradients)
+        if not (
+            isinstance(nm, Sequence)
+            and len(nm) == 2
+            and all(_is_int(v) for v in nm)
+            and 0 <= nm[0] < nm[1]
+        ):
+            raise ValueError(
+                f"nm must be a pair (n_zeros, group) of ints with "
+                f"0 <= n_zeros < group; got {nm!r}"
+            )
+        self.nm = (int(nm[0]), int(nm[1]))
+        if axis is None:
+            axis = 0 if criterion == "nm" else 1
+        if not _is_int(axis):
+            raise TypeError(f"axis must be an int or None; got {axis!r}")
+        self.axis = int(axis)
+        if isinstance(norm, bool) or norm not in (1, 2):
+            raise ValueError(f"norm must be one of [1, 2]; got {norm!r}")
+        self.norm = int(norm)
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
+        if not _is_int(seed) or seed < 0:
+            raise ValueError(f"seed must be None or an int in [0, inf); got {seed!r}")
+        self.seed = int(seed)
+
+        self.step = 0
+        self._masks: dict[str, Mask] = {}
+        self._nm_applied = False
+        self._dirty = True  # masks must be applied to the weights at the next step
+        # Per pruned weight (those whose mask prunes something): the mask as
+        # 0/1 in each dtype seen, for in-place multiplication.
+        self._factors: dict[str, dict[np.dtype[Any], NDArray[Any]]] = {}
+        self._n_kept = 0
+        self._n_total = 0
+
+    # ------------------------------------------------------------------ views
+    @property
+    def masks(self) -> dict[str, Mask]:
+        """Current mask per pruned weight name (read-only arrays)."""
+        return dict(self._masks)
+
+    @property
+    def sparsity(self) -> float:
+        """Fraction of the pruned weights' entries that the masks prune."""
+        return 1.0 - self._n_kept / self._n_total if self._n_total else 0.0
+
+    def __repr__(self) -> str:
+        return (
+            f"Pruner({self.schedule!r}, criterion={self.criterion!r}, "
+            f"scope={self.scope!r}, step={self.step})"
+        )
+
+    # ------------------------------------------------------------------ attach
+    def _select(self, live: Mapping[str, NDArray[Any]]) -> list[str]:
+        if self.weights is None:
+            names = [n for n in live if n.endswith("/kernel")]
+            if not names:
+                raise ValueError(
+                    f"the model has no weight named '<layer>/kernel' to prune; "
+                    f"pass weights=[...] from {sorted(live)}"
+                )
+            return names
+        for name in self.weights:
+            if name not in live:
+                raise ValueError(
+                    f"weights must name weights of the model {sorted(live)}; "
+                    f"got {name!r}"
+                )
+            if name.rsplit("/", 1)[-1] == "bias":
+                raise ValueError(f"biases are never pruned; got weights entry {name!r}")
+        return list(self.weights)
+
+    def _check_shape(self, name: str, shape: tuple[int, ...]) -> None:
+        if self.block_size != (1, 1) and len(shape) != 2:
+            raise ValueError(
+                f"block_size {self.block_size} needs rank-2 weights; "
+                f"{name!r} has shape {shape}"
+            )
+        if self.criterion in ("nm", "structured"):
+            if not -len(shape) <= self.axis < len(shape):
+                raise IndexError(
+                    f"axis must be an int in [{-len(shape)}, {len(shape)}) for "
+                    f"{name!r} of shape {shape}; got {self.axis!r}"
+                )
+        if self.criterion == "nm" and shape[self.axis] % self.nm[1]:
+            raise ValueError(
+                f"nm group {self.nm[1]} must divide {name!r}.shape[{self.axis}] = "
+                f"{shape[self.axis]}"
+            )
+
+    def _attach(self, model: Any) -> None:
+        if model is None:
+            raise RuntimeError("the Pruner has no model: use it as a fit callback")
+        current = getattr(model, "pruner", None)
+        if current is not None and current is not self:
+            raise ValueError(
+                "model already has another Pruner attached (model.pruner); "
+                "pass that one to fit, or detach it with model.pruner.strip(model)"
+            )
+        live = model.weights()
+        names = self._select(live)
+        if self._masks:
+            if set(self._masks) != set(names):
+                raise ValueError(
+                    f"the masks are for weights {sorted(self._masks)} but the model "
+                    f"prunes {sorted(names)}"
+                )
+            for name in names:
+                if self._masks[name].shape != live[name].shape:
+                    raise ValueError(
+                        f"masks[{name!r}] has shape {self._masks[name].shape} but the "
+                        f"weight has shape {live[name].shape}"
+                    )
+        for name in names:
+            self._check_shape(name, live[name].shape)
+        if not self._masks:
+            self._set_masks({n: np.ones(live[n].shape, dtype=bool) for n in names})
+        model.pruner = self
+        self.model = model
+
+    def set_model(self, model: Any) -> None:
+        """Remember `model` and attach as ``model.pruner`` (called by ``fit``)."""
+        super().set_model(model)
+        self._attach(model)
+
+    # ------------------------------------------------------------------ masks
+    def _set_masks(self, masks: Mapping[str, Mask]) -> None:
+        self._masks = {}
+        self._factors = {}
+        self._n_kept = self._n_total = 0
+        for name, m in masks.items():
+            m = np.array(m, dtype=bool, copy=True)
+            m.setflags(write=False)
+            self._masks[name] = m
+            kept = int(np.count_nonzero(m))
+            self._n_kept += kept
+            self._n_total += m.size
+            if kept < m.size:
+                self._factors[name] = {}
+        self._dirty = True
+
+    def _factor(self, name: str, dtype: np.dtype[Any]) -> NDArray[Any]:
+        by_dtype = self._factors[name]
+        f = by_dtype.get(dtype)
+        if f is None:
+            f = by_dtype[dtype] = self._masks[name].astype(dtype)
+        return f
+
+    def _mask_array(self, name: str, a: Any) -> None:
+        if isinstance(a, np.ndarray) and a.shape == self._masks[name].shape:
+            np.multiply(a, self._factor(name, a.dtype), out=a)
+
+    def _mask_arrays(self, arrays: Mapping[str, Any]) -> None:
+        """Multiply each pruned array by its mask. This is an *in place* operation."""
+        for name in self._factors:
+            self._mask_array(name, arrays.get(name))
+
+    def _mask_optimizer_state(self) -> None:
+        """Zero every optimizer slot array at pruned positions, in place."""
+        state = getattr(getattr(self.model, "optimizer", None), "state", None)
+        if not state:
+            return
+        for name in self._factors:
+            for a in state.get(name, {}).values():
+                self._mask_array(name, a)
+
+    def _compute_masks(self, sparsity: float) -> dict[str, Mask]:
+        live = self.model.weights()
+        w = {n: live[n] for n in self._masks}
+        prev = self._masks if self.mask_gradients else None
+        c = self.criterion
+        if c == "nm":
+            n_zeros, group = self.nm
+            return {n: nm_mask(a, n_zeros, group, axis=self.axis) for n, a in w.items()}
+        if c == "magnitude" and self.scope == "global":
+            return global_magnitude_masks(
+                w,
+                sparsity,
+                block_size=self.block_size,
+                block_pooling=self.block_pooling,
+                prev_masks=prev,
+            )
+        if c == "magnitude":
+            return {
+                n: magnitude_mask(
+                    a,
+                    sparsity,
+                    block_size=self.block_size,
+                    block_pooling=self.block_pooling,
+                    prev_mask=None if prev is None else prev[n],
+                )
+                for n, a in w.items()
+            }
+        if c == "structured":
+            return {
+                n: structured_mask(
+                    a,
+                    sparsity,
+                    axis=self.axis,
+                    norm=self.norm,
+                    prev_mask=None if prev is None else prev[n],
+                )
+                for n, a in w.items()
+            }
+        rng = np.random.default_rng((self.seed, self.step))
+        if self.scope == "global":
+            sizes = [a.size for a in w.values()]
+            eligible = None
+            if prev is not None:
+                eligible = np.concatenate([prev[n].reshape(-1) for n in w])
+            kept = _top_k(
+                rng.random(sum(sizes)), keep_count(sum(sizes), sparsity), eligible
+            )
+            parts = np.split(kept, np.cumsum(sizes)[:-1])
+            return {
+                n: p.reshape(a.shape)
+                for (n, a), p in zip(w.items(), parts, strict=True)
+            }
+        return {
+            n: random_mask(
+                a, sparsity, rng, prev_mask=None if prev is None else prev[n]
+            )
+            for n, a in w.items()
+        }
+
+    # ------------------------------------------------------------------ hooks
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._attach(self.model)
+        self._dirty = True
+        self._warn_schedule()
+
+    def on_train_batch_begin(
+        self, batch: int, logs: dict[str, Any] | None = None
+    ) -> None:
+        self.step += 1
+        changed = False
+        if self.criterion == "nm":
+            if not self._nm_applied and self.step >= max(self.schedule.begin_step, 1):
+                self._set_masks(self._compute_masks(0.0))
+                self._nm_applied = changed = True
+        else:
+            should_prune, sparsity = self.schedule(self.step)
+            if should_prune:
+                self._set_masks(self._compute_masks(sparsity))
+                changed = True
+        if self._dirty or not self.mask_gradients:  # tfmot re-masks every forward
+            self._mask_arrays(self.model.weights())
+            self._dirty = False
+        if changed and self.mask_gradients:
+            self._mask_optimizer_state()
+
+    def on_before_optimizer_step(self) -> None:
+        if self.mask_gradients:
+            self._mask_arrays(self.model.gradients())
+
+    def on_after_optimizer_step(self) -> None:
+        if self.mask_gradients:
+            self._mask_arrays(self.model.weights())
+            self._mask_optimizer_state()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if not self.mask_gradients:  # as tfmot's UpdatePruningStep.on_epoch_end
+            self._mask_arrays(self.model.weights())
+        if logs is not None:
+            logs["sparsity"] = self.sparsity
+
+    # ------------------------------------------------------------------ warnings
+    def _warn_schedule(self) -> None:
+        params = self.params or {}
+        try:
+            n_run = (int(params["epochs"]) - int(params["initial_epoch"])) * int(
+                params["steps"]
+            )
+        except (KeyError, TypeError, ValueError):
+            return
+        if n_run <= 0:
+            return
+        s = self.schedule
+        first, last = self.step + 1, self.step + n_run
+        per_epoch = int(params["steps"])
+
+        def epochs_for(step: int) -> int:
+            return int(params["initial_epoch"]) + math.ceil(
+                (step - self.step) / per_epoch
+            )
+
+        if self.criterion == "nm":
+            due = max(s.begin_step, 1)
+            if not self._nm_applied and last < due:
+                warnings.warn(
+                    f"fit will run steps {first} to {last}, but the N:M mask is "
+                    f"computed at step {due} (begin_step={s.begin_step}): "
+                    f"{last} < {due}, so nothing will be pruned; train for "
+                    f"epochs >= {epochs_for(due)}",
+                    PruningScheduleWarning,
+                    stacklevel=5,
+                )
+            return
+        if s.end_step < 0:  # prunes forever from begin_step: is there a first time?
+            due = s.begin_step if s.begin_step >= 1 else s.frequency
+            if self.step < due and last < due:
+                warnings.warn(
+                    f"fit will run steps {first} to {last}, but the schedule first "
+                    f"prunes at step {due}: {last} < {due}, so nothing will be "
+                    f"pruned; train for epochs >= {epochs_for(due)}",
+                    PruningScheduleWarning,
+                    stacklevel=5,
+                )
+            return
+        last_due = s.last_pruning_step()
+        if last_due is None:  # cannot happen: begin_step <= end_step
+            return
+        if last_due == 0:
+            warnings.warn(
+                "the schedule prunes only at step 0, which is never a training "
+                "step (the k-th batch is step k): nothing will be pruned",
+                PruningScheduleWarning,
+                stacklevel=5,
+            )
+            return
+        final = float(s.sparsity_at(last_due))
+        if self.step < last_due and last < last_due:
+            reached = s.last_pruning_step(last)
+            if reached is None or reached < 1:
+                outcome = "so nothing will be pruned"
+            else:
+                outcome = (
+                    f"so the sparsity reaches {float(s.sparsity_at(reached)):.3g} "
+                    f"(at step {reached}) instead of {final:.3g}"
+                )
+            warnings.warn(
+                f"fit will run steps {first} to {last} ({n_run} steps), but the "
+                f"schedule prunes until step {last_due} (end_step={s.end_step}): "
+                f"{last} < {last_due}, {outcome}; train for epochs >= "
+                f"{epochs_for(last_due)}, or end the schedule earlier",
+                PruningScheduleWarning,
+                stacklevel=5,
+            )
+        end_value = float(s.sparsity_at(s.end_step))
+        if last_due != s.end_step and final != end_value and self.step < last_due:
+            warnings.warn(
+                f"end_step - begin_step = {s.end_step - s.begin_step} is not a "
+                f"multiple of frequency = {s.frequency}: the last pruning step is "
+                f"{last_due}, at sparsity {final:.7g}, so the final sparsity "
+                f"{end_value:.7g} is never applied",
+                PruningScheduleWarning,
+                stacklevel=5,
+            )
+
+    # ------------------------------------------------------------------ strip
+    def strip(self, model: Any = None) -> Any:
+        """Fold the masks into the weights and detach from `model`.
+
+        Pruned entries become exactly 0.0; ``model.pruner`` becomes None. The
+        model then trains (and saves) as a plain dense model holding zeros.
+        This is an *in place* operation on the weights.
+
+        Parameters
+        ----------
+        model : Sequential, optional
+            Defaults to the model the pruner is attached to.
+
+        Returns
+        -------
+        model
+        """
+        model = self.model if model is None else model
+        if model is None:
+            raise RuntimeError("the Pruner is not attached to a model; pass model")
+        live = model.weights()
+        for name, m in self._masks.items():
+            if name not in live or live[name].shape != m.shape:
+                raise ValueError(f"the model has no weight {name!r} of shape {m.shape}")
+            np.copyto(live[name], 0, where=~m)
+        if getattr(model, "pruner", None) is self:
+            model.pruner = None
+        if self.model is model:
+            self.model = None
+        return model
+
+    # ------------------------------------------------------------------ state
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments as a JSON-serialisable dict."""
+        return {
+            "schedule": self.schedule.get_config(),
+            "criterion": self.criterion,
+            "scope": self.scope,
+            "weights": None if self.weights is None else list(self.weights),
+            "block_size": list(self.block_size),
+            "block_pooling": self.block_pooling,
+            "mask_gradients": self.mask_gradients,
+            "nm": list(self.nm),
+            "axis": self.axis,
+            "norm": self.norm,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Pruner:
+        """A fresh pruner (step 0, no masks) from :meth:`get_config` output."""
+        cfg = dict(config)
+        schedule = schedule_from_config(cfg.pop("schedule"))
+        cfg["block_size"] = tuple(cfg.get("block_size", (1, 1)))
+        cfg["nm"] = tuple(cfg.get("nm", (2, 4)))
+        return cls(schedule, **cfg)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: config, step and masks.
+
+        Returns
+        -------
+        dict
+            ``{"config": dict (JSON-able), "step": int, "nm_applied": bool,
+            "masks": {name: bool ndarray}}``; no objects to pickle.
+        """
+        return {
+            "config": self.get_config(),
+            "step": self.step,
+            "nm_applied": self._nm_applied,
+            "masks": {n: m.copy() for n, m in self._masks.items()},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore config, step and masks from :meth:`state_dict` output.
+
+        Raises
+        ------
+        ValueError
+            If the state is malformed, or its masks do not fit the attached model.
+        """
+        try:
+            config, step, masks = state["config"], state["step"], state["masks"]
+        except (KeyError, TypeError):
+            raise ValueError(
+                "state must be a dict with keys 'config', 'step' and 'masks'"
+            ) from None
+        step_arr = np.asarray(step)
+        if step_arr.shape != () or step_arr.dtype.kind not in "iu" or step_arr < 0:
+            raise ValueError(f"state['step'] must be an int in [0, inf); got {step!r}")
+        if not isinstance(masks, Mapping):
+            raise ValueError(f"state['masks'] must be a dict of arrays; got {masks!r}")
+        for name, m in masks.items():
+            if np.asarray(m).dtype != np.bool_:
+                raise ValueError(
+                    f"state['masks'][{name!r}] must be a bool array; "
+                    f"got dtype {np.asarray(m).dtype}"
+                )
+        fresh = type(self).from_config(config)
+        model = self.model
+        self.__dict__.update(
+            {k: v for k, v in fresh.__dict__.items() if k not in ("model", "params")}
+        )
+        self.step = int(step_arr)
+        self._nm_applied = bool(state.get("nm_applied", False))
+        self._set_masks({n: np.asarray(m) for n, m in masks.items()})
+        if model is not None:
+            self._attach(model)
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any]) -> Pruner:
+        """A pruner rebuilt from :meth:`state_dict` output (not attached yet)."""
+        pruner = cls.from_config(state["config"])
+        pruner.load_state_dict(state)
+        return pruner
+
+
+def strip_pruning(model: Any) -> Any:
+    """Fold the attached pruner's masks into `model` and detach it.
+
+    Returns `model`; a model without a pruner is returned unchanged (as
+    tfmot's ``strip_pruning``).
+    """
+    pruner = getattr(model, "pruner", None)
+    if pruner is None:
+        return model
+    return pruner.strip(model)
