@@ -84,6 +84,26 @@ def _as_steps(steps: ArrayLike) -> NDArray[np.int64]:
     return arr.astype(np.int64, copy=False)
 
 
+def _pow(u: NDArray[np.float64], power: float) -> NDArray[np.float64]:
+    """``u ** power``; by repeated squaring when `power` is a whole number.
+
+    Products are correctly rounded everywhere, so a schedule gives the same
+    bits on every machine and for a scalar as for an array (SIMD ``pow``
+    loops and the scalar ``pow`` can differ in the last bit).
+    """
+    if float(power).is_integer() and power <= 1024:
+        n = int(power)
+        result = np.ones_like(u)
+        base = u.copy()
+        while n:
+            if n & 1:
+                result *= base
+            base *= base
+            n >>= 1
+        return result
+    return np.power(u, float(power))
+
+
 class PruningSchedule(abc.ABC):
     """Base class: decides at each training step whether to prune, and how much.
 
@@ -123,8 +143,9 @@ class PruningSchedule(abc.ABC):
             step = operator.index(step)
         except TypeError:
             raise TypeError(f"step must be an int; got {step!r}") from None
-        arr = np.asarray(step, dtype=np.int64)
-        return bool(self.should_prune_at(arr)), float(self.sparsity_at(arr))
+        # A 1-element array takes the same ufunc loops as a long one.
+        arr = np.array([step], dtype=np.int64)
+        return bool(self.should_prune_at(arr)[0]), float(self.sparsity_at(arr)[0])
 
     def should_prune_at(self, steps: ArrayLike) -> NDArray[np.bool_]:
         """Vectorised `should_prune`: a bool array of the shape of `steps`.
@@ -352,8 +373,10 @@ class PolynomialDecay(PruningSchedule):
         else:
             p = np.clip((t - self.begin_step) / span, 0.0, 1.0)
         s0, sf = self.initial_sparsity, self.final_sparsity
-        out: NDArray[np.float64] = sf + (s0 - sf) * (1.0 - p) ** self.power
-        return out
+        out = sf + (s0 - sf) * _pow(1.0 - p, self.power)
+        # Exact endpoints (sf + (s0 - sf) can be s0 +- 1 ulp) and never outside.
+        out = np.where(p <= 0.0, s0, np.clip(out, min(s0, sf), max(s0, sf)))
+        return out.astype(np.float64, copy=False)
 
     def get_config(self) -> dict[str, Any]:
         return {
