@@ -16,15 +16,28 @@ file, the field and the problem.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import secrets
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
-__all__ = ["SparseFormatError", "atomic_write", "atomic_savez"]
+if TYPE_CHECKING:
+    from sparsecore.runtime.model import SparseLayer, SparseModel
+
+__all__ = [
+    "FORMAT_VERSION",
+    "SparseFormatError",
+    "atomic_savez",
+    "atomic_write",
+    "load_model",
+    "save_model",
+]
 
 
 class SparseFormatError(ValueError):
@@ -185,3 +198,323 @@ def atomic_savez(
             for key, arr in checked.items():
                 with zf.open(key + ".npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, arr, allow_pickle=False)
+
+
+# ---------------------------------------------------------------- models
+#
+# Layout of a SparseModel archive, version 1 (every member is a plain .npy):
+#
+#   header                 0-d str array: JSON, see _header()
+#   layers/<i>/bias        (n_out,) float32|float64
+#   layers/<i>/kernel_t    (n_out, n_in) float, for a "dense" layer
+#   layers/<i>/data        (nnz,) float    \
+#   layers/<i>/indices     (nnz,) int32     > for a "csr" layer: the CSR form
+#   layers/<i>/indptr      (n_out + 1,) int32 / of the transposed kernel
+#
+# The JSON header is {"format": "sparsecore.SparseModel", "version": 1,
+# "dtype": "float32"|"float64", "input_dim": int, "batch_size": int,
+# "layers": [{"format": "csr"|"dense", "n_in": int, "n_out": int, "nnz": int,
+# "activation": str, "alpha": float, "original_shape": [int, int]}, ...]}.
+
+FORMAT_NAME = "sparsecore.SparseModel"
+FORMAT_VERSION = 1
+_MAX_HEADER_CHARS = 1 << 20
+_MAX_DIM = (1 << 31) - 1
+_ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "softmax")
+_HEADER_KEYS = {"format", "version", "dtype", "input_dim", "batch_size", "layers"}
+_LAYER_KEYS = {
+    "format",
+    "n_in",
+    "n_out",
+    "nnz",
+    "activation",
+    "alpha",
+    "original_shape",
+}
+
+
+def save_model(
+    model: SparseModel, path: str | os.PathLike[str], *, compressed: bool = False
+) -> None:
+    """Write a :class:`~sparsecore.runtime.SparseModel` (see the layout above).
+
+    Parameters
+    ----------
+    model : SparseModel
+    path : str or path-like
+        Used exactly as given; written atomically (:func:`atomic_write`).
+    compressed : bool, default=False
+        Deflate the members.
+    """
+    from sparsecore.runtime.csr import CSRMatrix
+
+    layers_meta = []
+    arrays: dict[str, np.ndarray] = {}
+    for i, layer in enumerate(model.layers):
+        n_in, n_out = layer.shape
+        w = layer.weight
+        prefix = f"layers/{i}/"
+        arrays[prefix + "bias"] = layer.bias
+        if isinstance(w, CSRMatrix):
+            arrays[prefix + "data"] = w.data
+            arrays[prefix + "indices"] = w.indices
+            arrays[prefix + "indptr"] = w.indptr
+        else:
+            arrays[prefix + "kernel_t"] = w
+        layers_meta.append(
+            {
+                "format": layer.format,
+                "n_in": n_in,
+                "n_out": n_out,
+                "nnz": layer.nnz if layer.format == "csr" else n_in * n_out,
+                "activation": layer.activation,
+                "alpha": float(layer.alpha),
+                "original_shape": [int(s) for s in layer.original_shape],
+            }
+        )
+    header = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "dtype": model.dtype.name,
+        "input_dim": model.input_dim,
+        "batch_size": model.batch_size,
+        "layers": layers_meta,
+    }
+    arrays = {"header": np.array(json.dumps(header)), **arrays}
+    atomic_savez(path, arrays, compressed=compressed)
+
+
+class _Reader:
+    """Validating reader of one archive; every error names the file."""
+
+    def __init__(self, path: str, npz: Any) -> None:
+        self.path = path
+        self.zip: zipfile.ZipFile = npz.zip
+        self.members: dict[str, zipfile.ZipInfo] = {}
+        for info in self.zip.infolist():
+            name = info.filename
+            if not name.endswith(".npy"):
+                self.fail(name, "is not a .npy member (unknown member)")
+            self.members[name[:-4]] = info
+
+    def fail(self, field: str, problem: str) -> NoReturn:
+        raise SparseFormatError(f"{self.path}: {field}: {problem}")
+
+    def read(self, field: str, dtype: np.dtype[Any], shape: tuple[int, ...]) -> Any:
+        """Read member ``field``, checking dtype and shape before allocating."""
+        info = self.members.get(field)
+        if info is None:
+            self.fail(field, "missing member")
+        try:
+            with self.zip.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    hdr = np.lib.format.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    hdr = np.lib.format.read_array_header_2_0(f)
+                else:
+                    self.fail(field, f"unsupported .npy version {version}")
+                got_shape, fortran, got_dtype = hdr
+                if got_dtype.hasobject:
+                    self.fail(field, f"object arrays are refused; got {got_dtype}")
+                if got_dtype != dtype:
+                    self.fail(field, f"dtype must be {dtype}; got {got_dtype}")
+                if tuple(got_shape) != shape:
+                    self.fail(field, f"shape must be {shape}; got {tuple(got_shape)}")
+                if fortran and len(shape) > 1:
+                    self.fail(field, "Fortran-ordered arrays are refused")
+                nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                declared = info.file_size - f.tell()
+                if declared != nbytes:
+                    self.fail(
+                        field,
+                        f"member holds {declared} data bytes; its shape {shape} "
+                        f"and dtype {dtype} need {nbytes}",
+                    )
+                arr = np.empty(shape, dtype)
+                stream: Any = f  # ZipExtFile: readinto fills until EOF
+                got = stream.readinto(arr.reshape(-1).view(np.uint8)) if nbytes else 0
+                if got != nbytes or f.read(1):
+                    self.fail(field, f"truncated: read {got} of {nbytes} bytes")
+        except SparseFormatError:
+            raise
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as e:
+            self.fail(field, f"unreadable ({type(e).__name__}: {e})")
+        return arr
+
+
+def _check_int(r: _Reader, field: str, v: Any, lo: int, hi: int = _MAX_DIM) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        r.fail(field, f"must be an int in [{lo}, {hi}]; got {v!r}")
+    return int(v)
+
+
+def _read_header(r: _Reader) -> dict[str, Any]:
+    info = r.members.get("header")
+    if info is None:
+        r.fail("header", "missing member (not a sparsecore model file?)")
+    if info.file_size > 4 * _MAX_HEADER_CHARS + 256:
+        r.fail("header", f"too large ({info.file_size} bytes)")
+    with r.zip.open(info) as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            if version not in ((1, 0), (2, 0)):
+                r.fail("header", f"unsupported .npy version {version}")
+            shape, _, dtype = (
+                np.lib.format.read_array_header_1_0(f)
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0(f)
+            )
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as e:
+            r.fail("header", f"unreadable ({type(e).__name__}: {e})")
+    if dtype.kind != "U" or shape != ():
+        r.fail("header", f"must be a 0-d str array; got {dtype} of shape {shape}")
+    text = str(r.read("header", dtype, ())[()])
+    try:
+        header = json.loads(text)
+    except ValueError as e:
+        r.fail("header", f"invalid JSON ({e})")
+    if not isinstance(header, dict):
+        r.fail("header", f"must be a JSON object; got {type(header).__name__}")
+    if header.get("format") != FORMAT_NAME:
+        got = header.get("format")
+        r.fail("header.format", f"must be {FORMAT_NAME!r}; got {got!r}")
+    if header.get("version") != FORMAT_VERSION:
+        r.fail(
+            "header.version",
+            f"unsupported version {header.get('version')!r}; this sparsecore "
+            f"reads version {FORMAT_VERSION}",
+        )
+    if set(header) != _HEADER_KEYS:
+        r.fail("header", f"keys must be {sorted(_HEADER_KEYS)}; got {sorted(header)}")
+    if header["dtype"] not in ("float32", "float64"):
+        got = header["dtype"]
+        r.fail("header.dtype", f"must be 'float32' or 'float64'; got {got!r}")
+    _check_int(r, "header.input_dim", header["input_dim"], 0)
+    _check_int(r, "header.batch_size", header["batch_size"], 1)
+    layers = header["layers"]
+    if not isinstance(layers, list) or not 1 <= len(layers) <= 100_000:
+        r.fail("header.layers", f"must be a non-empty list; got {layers!r:.80}")
+    n = header["input_dim"]
+    for i, lay in enumerate(layers):
+        field = f"header.layers[{i}]"
+        if not isinstance(lay, dict) or set(lay) != _LAYER_KEYS:
+            r.fail(field, f"must be an object with keys {sorted(_LAYER_KEYS)}")
+        if lay["format"] not in ("csr", "dense"):
+            got = lay["format"]
+            r.fail(field + ".format", f"must be 'csr' or 'dense'; got {got!r}")
+        n_in = _check_int(r, field + ".n_in", lay["n_in"], 0)
+        n_out = _check_int(r, field + ".n_out", lay["n_out"], 0)
+        if n_in != n:
+            r.fail(
+                field + ".n_in",
+                f"shapes do not chain: layer {i} has {n_in} inputs, the previous "
+                f"output has {n}",
+            )
+        n = n_out
+        _check_int(r, field + ".nnz", lay["nnz"], 0, n_in * n_out)
+        if lay["format"] == "dense" and lay["nnz"] != n_in * n_out:
+            r.fail(field + ".nnz", "must be n_in * n_out for a dense layer")
+        if lay["activation"] not in _ACTIVATIONS:
+            r.fail(
+                field + ".activation",
+                f"must be one of {list(_ACTIVATIONS)}; got {lay['activation']!r}",
+            )
+        alpha = lay["alpha"]
+        if (
+            isinstance(alpha, bool)
+            or not isinstance(alpha, (int, float))
+            or not math.isfinite(alpha)
+        ):
+            r.fail(field + ".alpha", f"must be a finite number; got {alpha!r}")
+        orig = lay["original_shape"]
+        if not (isinstance(orig, list) and len(orig) == 2):
+            r.fail(field + ".original_shape", f"must be [n_in, n_out]; got {orig!r}")
+        for s in orig:
+            _check_int(r, field + ".original_shape", s, 0)
+    return header
+
+
+def load_model(path: str | os.PathLike[str]) -> tuple[list[SparseLayer], int, int]:
+    """Read and validate a model archive written by :func:`save_model`.
+
+    Returns
+    -------
+    layers : list of SparseLayer
+    input_dim : int
+    batch_size : int
+
+    Raises
+    ------
+    SparseFormatError
+        For any problem with the file's content (message: file, field,
+        problem), including unreadable, truncated or non-zip files.
+    FileNotFoundError
+        If ``path`` does not exist. (PermissionError also propagates: the
+        file may be fine.)
+    """
+    from sparsecore.runtime.csr import CSRMatrix
+    from sparsecore.runtime.model import SparseLayer
+
+    path = os.fspath(path)
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (FileNotFoundError, PermissionError):
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise SparseFormatError(
+            f"{path}: not a readable .npz archive ({type(e).__name__}: {e})"
+        ) from e
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise SparseFormatError(f"{path}: not an .npz archive (a single .npy array)")
+    with npz:
+        r = _Reader(path, npz)
+        header = _read_header(r)
+        dtype = np.dtype(header["dtype"]).newbyteorder("<")
+        i32 = np.dtype("<i4")
+        expected = {"header"}
+        layers = []
+        for i, lay in enumerate(header["layers"]):
+            p = f"layers/{i}/"
+            n_in, n_out, nnz = lay["n_in"], lay["n_out"], lay["nnz"]
+            csr = lay["format"] == "csr"
+            names = ["bias"] + (["data", "indices", "indptr"] if csr else ["kernel_t"])
+            expected.update(p + name for name in names)
+            missing = [p + name for name in names if p + name not in r.members]
+            if missing:
+                r.fail(missing[0], "missing member")
+            bias = r.read(p + "bias", dtype, (n_out,))
+            weight: CSRMatrix | np.ndarray
+            if lay["format"] == "csr":
+                data = r.read(p + "data", dtype, (nnz,))
+                indices = r.read(p + "indices", i32, (nnz,))
+                indptr = r.read(p + "indptr", i32, (n_out + 1,))
+                try:
+                    weight = CSRMatrix(data, indices, indptr, (n_out, n_in), check=True)
+                except ValueError as e:
+                    r.fail(p + "indptr/indices", str(e))
+                values = data
+            else:
+                weight = r.read(p + "kernel_t", dtype, (n_out, n_in))
+                values = weight
+            if not np.all(np.isfinite(values)):
+                r.fail(
+                    p + ("data" if lay["format"] == "csr" else "kernel_t"),
+                    "weights must be finite",
+                )
+            if not np.all(np.isfinite(bias)):
+                r.fail(p + "bias", "must be finite")
+            orig = tuple(lay["original_shape"])
+            layers.append(
+                SparseLayer(
+                    weight,
+                    bias,
+                    lay["activation"],
+                    float(lay["alpha"]) if lay["activation"] == "leaky_relu" else 0.0,
+                    (int(orig[0]), int(orig[1])),
+                )
+            )
+        unknown = sorted(set(r.members) - expected)
+        if unknown:
+            r.fail(unknown[0], "unknown member")
+    return layers, int(header["input_dim"]), int(header["batch_size"])

@@ -1,0 +1,442 @@
+"""A CSR matrix and the kernels that multiply it with a dense batch.
+
+The runtime keeps activations *transposed*, ``H`` of shape ``(n_features,
+n_samples)``, and stores every sparse layer as the CSR matrix of its
+transposed kernel (rows = output neurons), so one layer is ``Y = A @ H`` with
+``A`` of shape ``(M, N) = (n_out, n_in)``: each output row is a dot product
+over the nonzeros of one row of ``A``, and each nonzero touches one contiguous
+row of ``H``.
+
+Three interchangeable backends compute ``Y += A[r0:r1] @ H`` for a range of
+rows (so that rows can be split across threads, see :func:`parallel_rows`):
+
+``"numpy"``
+    Vectorised NumPy only: the products ``data * H[indices]`` summed per row
+    with :func:`numpy.add.reduceat`. Always available.
+``"scipy"``
+    scipy's compiled CSR kernels (``scipy.sparse._sparstools.csr_matvec`` /
+    ``csr_matvecs``) called directly on preallocated arrays, which avoids the
+    10-100 us of per-call overhead of ``csr_matrix @ x``; they release the GIL.
+    If that private module is missing, the public ``csr_matrix @ H`` is used.
+``"numba"``
+    JIT-compiled kernels from :mod:`sparsecore.runtime._kernels_numba`, used
+    when numba is installed (``pip install sparsecore[fast]``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "BACKENDS",
+    "CSRMatrix",
+    "available_backends",
+    "get_kernel",
+    "default_threads",
+    "parallel_rows",
+    "releases_gil",
+    "resolve_backend",
+]
+
+BACKENDS = ("numpy", "scipy", "numba")
+INDEX_DTYPE = np.dtype(np.int32)
+
+# Kernel signature: kernel(A, H, Y, r0, r1) computes Y[r0:r1] += A[r0:r1] @ H.
+# H is C-contiguous of shape (N,) or (N, B); Y is C-contiguous (M,) or (M, B).
+Kernel = Callable[["CSRMatrix", np.ndarray, np.ndarray, int, int], None]
+
+
+class CSRMatrix:
+    """Compressed sparse row matrix, in scipy's vocabulary.
+
+    Parameters
+    ----------
+    data : ndarray of shape (nnz,)
+        Nonzero values (float32 or float64).
+    indices : ndarray of shape (nnz,)
+        Column index of each value; stored as int32.
+    indptr : ndarray of shape (M + 1,)
+        Row ``i`` holds ``data[indptr[i]:indptr[i + 1]]``; stored as int32.
+    shape : tuple of int
+        ``(M, N)``.
+    check : bool, default=True
+        Validate the arrays (see :meth:`check_format`).
+
+    Attributes
+    ----------
+    nnz : int
+        Number of stored values.
+    nbytes : int
+        Bytes of ``data``, ``indices`` and ``indptr``.
+
+    Notes
+    -----
+    The canonical form is required: column indices strictly increase within
+    each row (sorted, no duplicates). :meth:`from_dense` produces it.
+
+    Examples
+    --------
+    >>> a = np.array([[0.0, 2.0], [3.0, 0.0]], dtype=np.float32)
+    >>> m = CSRMatrix.from_dense(a)
+    >>> m.nnz, m.indptr.tolist(), m.indices.tolist()
+    (2, [0, 1, 2], [1, 0])
+    >>> m.matmul(np.array([1.0, 1.0], dtype=np.float32)).tolist()
+    [2.0, 3.0]
+    """
+
+    __slots__ = ("data", "indices", "indptr", "shape", "_cache")
+
+    def __init__(
+        self,
+        data: np.ndarray,
+        indices: np.ndarray,
+        indptr: np.ndarray,
+        shape: tuple[int, int],
+        *,
+        check: bool = True,
+    ) -> None:
+        self.data = np.ascontiguousarray(data)
+        self.indices = np.ascontiguousarray(indices, dtype=INDEX_DTYPE)
+        self.indptr = np.ascontiguousarray(indptr, dtype=INDEX_DTYPE)
+        if (
+            not isinstance(shape, tuple)
+            or len(shape) != 2
+            or not all(isinstance(s, (int, np.integer)) and s >= 0 for s in shape)
+        ):
+            raise ValueError(f"shape must be a tuple of 2 ints >= 0; got {shape!r}")
+        self.shape = (int(shape[0]), int(shape[1]))
+        self._cache: dict[str, Any] = {}
+        if check:
+            self.check_format()
+
+    @classmethod
+    def from_dense(cls, a: np.ndarray, dtype: Any = None) -> CSRMatrix:
+        """Build the CSR form of a 2-D array, keeping its nonzero entries.
+
+        Parameters
+        ----------
+        a : array_like of shape (M, N)
+        dtype : dtype, optional
+            Dtype of ``data``; default ``a.dtype``.
+        """
+        a = np.asarray(a, dtype=dtype)
+        if a.ndim != 2:
+            raise ValueError(f"a must be 2-D; got shape {a.shape!r}")
+        rows, cols = np.nonzero(a)
+        indptr = np.zeros(a.shape[0] + 1, dtype=INDEX_DTYPE)
+        np.cumsum(np.bincount(rows, minlength=a.shape[0]), out=indptr[1:])
+        return cls(a[rows, cols], cols, indptr, a.shape, check=False)
+
+    @property
+    def nnz(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.data.dtype
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.data.nbytes + self.indices.nbytes + self.indptr.nbytes)
+
+    def __repr__(self) -> str:
+        return f"CSRMatrix(shape={self.shape}, nnz={self.nnz}, dtype={self.dtype.name})"
+
+    def check_format(self) -> None:
+        """Validate the arrays; raise ``ValueError`` naming the field.
+
+        Checks dtypes and dimensions, ``len(indptr) == M + 1``, ``indptr[0] ==
+        0``, ``indptr[-1] == nnz``, ``indptr`` non-decreasing, ``indices`` in
+        ``[0, N)`` and strictly increasing within each row.
+        """
+        M, N = self.shape
+        if self.data.ndim != 1 or self.data.dtype not in (np.float32, np.float64):
+            raise ValueError(
+                "data must be a 1-D float32 or float64 array; "
+                f"got {self.data.dtype} of shape {self.data.shape}"
+            )
+        if self.indices.ndim != 1 or self.indices.shape != self.data.shape:
+            raise ValueError(
+                f"indices must have the shape of data {self.data.shape}; "
+                f"got {self.indices.shape}"
+            )
+        if self.indptr.shape != (M + 1,):
+            raise ValueError(
+                f"indptr must have shape ({M + 1},) (M + 1); got {self.indptr.shape}"
+            )
+        if self.indptr[0] != 0 or self.indptr[-1] != self.nnz:
+            raise ValueError(
+                f"indptr must start at 0 and end at nnz={self.nnz}; "
+                f"got {int(self.indptr[0])} and {int(self.indptr[-1])}"
+            )
+        if M and np.any(np.diff(self.indptr) < 0):
+            raise ValueError("indptr must be non-decreasing")
+        if self.nnz:
+            lo, hi = int(self.indices.min()), int(self.indices.max())
+            if lo < 0 or hi >= N:
+                raise ValueError(
+                    f"indices must be in [0, {N}); got values in [{lo}, {hi}]"
+                )
+            # Strictly increasing inside a row: every step that is not a row
+            # boundary must be positive.
+            step = np.diff(self.indices)
+            inside = np.ones(step.shape[0], dtype=bool)
+            starts = self.indptr[1:-1]
+            starts = starts[(starts > 0) & (starts < self.nnz)]
+            inside[starts - 1] = False
+            if np.any(step[inside] <= 0):
+                raise ValueError(
+                    "indices must be sorted without duplicates within each row"
+                )
+
+    def toarray(self) -> np.ndarray:
+        """Return the dense ``(M, N)`` array."""
+        out = np.zeros(self.shape, dtype=self.dtype)
+        rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+        out[rows, self.indices] = self.data
+        return out
+
+    def row_bounds(self, parts: int) -> np.ndarray:
+        """Split the rows into ``parts`` contiguous ranges of similar nnz.
+
+        Returns
+        -------
+        bounds : ndarray of shape (parts + 1,)
+            Range ``k`` is ``bounds[k]:bounds[k + 1]``; ``bounds[0] == 0`` and
+            ``bounds[-1] == M``.
+        """
+        key = f"bounds{parts}"
+        if key not in self._cache:
+            M = self.shape[0]
+            # Rows weigh nnz plus a constant (the per-row work of bias and loop).
+            work = self.indptr.astype(np.int64) + np.arange(M + 1)
+            targets = np.linspace(0, work[-1], parts + 1)
+            b = np.searchsorted(work, targets).astype(np.int64)
+            b[0], b[-1] = 0, M
+            self._cache[key] = np.maximum.accumulate(np.clip(b, 0, M))
+        bounds: np.ndarray = self._cache[key]
+        return bounds
+
+    def matmul(self, h: np.ndarray, backend: str = "auto") -> np.ndarray:
+        """Return ``A @ h`` for ``h`` of shape ``(N,)`` or ``(N, B)``."""
+        h = np.ascontiguousarray(h, dtype=self.dtype)
+        if h.ndim not in (1, 2) or h.shape[0] != self.shape[1]:
+            raise ValueError(f"Incompatible shapes ({self.shape} and {h.shape})")
+        y = np.zeros((self.shape[0],) + h.shape[1:], dtype=self.dtype)
+        get_kernel(resolve_backend(backend))(self, h, y, 0, self.shape[0])
+        return y
+
+
+# --------------------------------------------------------------------- numpy
+
+
+def _numpy_kernel(A: CSRMatrix, H: np.ndarray, Y: np.ndarray, r0: int, r1: int) -> None:
+    # Sum data * H[indices] over the nonzeros of each row. reduceat needs
+    # non-empty segments, so empty rows are skipped (they add nothing).
+    p0, p1 = int(A.indptr[r0]), int(A.indptr[r1])
+    if p1 == p0:
+        return
+    counts = np.diff(A.indptr[r0 : r1 + 1])
+    rows = np.flatnonzero(counts)
+    starts = A.indptr[r0:r1][rows] - p0
+    data, idx = A.data[p0:p1], A.indices[p0:p1]
+    if H.ndim == 1:
+        Y[r0 + rows] += np.add.reduceat(data * H[idx], starts)
+        return
+    # Chunk the batch so the (nnz, chunk) product stays near 4 M elements.
+    B = H.shape[1]
+    chunk = max(1, min(B, (1 << 22) // (p1 - p0)))
+    for k0 in range(0, B, chunk):
+        k1 = min(B, k0 + chunk)
+        prod = H[idx, k0:k1]
+        prod *= data[:, None]
+        Y[r0 + rows, k0:k1] += np.add.reduceat(prod, starts, axis=0)
+
+
+# --------------------------------------------------------------------- scipy
+
+_sparsetools: Any = None  # set by _load_scipy: the private module, or False
+
+
+def _load_scipy() -> bool:
+    """Import scipy lazily; return True if it is usable."""
+    global _sparsetools
+    if _sparsetools is None:
+        try:
+            import scipy.sparse  # noqa: F401
+        except ImportError:
+            _sparsetools = "missing"
+            return False
+        try:
+            from scipy.sparse import _sparsetools as st
+
+            st.csr_matvec, st.csr_matvecs  # noqa: B018
+            _sparsetools = st
+        except (ImportError, AttributeError):  # pragma: no cover - scipy internals
+            _sparsetools = False
+    return bool(_sparsetools != "missing")
+
+
+def _scipy_private_kernel(
+    A: CSRMatrix, H: np.ndarray, Y: np.ndarray, r0: int, r1: int
+) -> None:
+    # The thunks read indptr[i]..indptr[i+1] as absolute offsets into
+    # indices/data, so a row range is just a slice of indptr and of Y.
+    st = _sparsetools
+    if r1 <= r0:
+        return
+    ip = A.indptr[r0 : r1 + 1]
+    if H.ndim == 1:
+        st.csr_matvec(r1 - r0, A.shape[1], ip, A.indices, A.data, H, Y[r0:r1])
+    else:
+        B = H.shape[1]
+        st.csr_matvecs(
+            r1 - r0,
+            A.shape[1],
+            B,
+            ip,
+            A.indices,
+            A.data,
+            H.reshape(-1),
+            Y[r0:r1].reshape(-1),
+        )
+
+
+def _scipy_public_kernel(
+    A: CSRMatrix, H: np.ndarray, Y: np.ndarray, r0: int, r1: int
+) -> None:
+    import scipy.sparse as sp
+
+    key = "scipy_csr"
+    if key not in A._cache:
+        A._cache[key] = sp.csr_matrix(
+            (A.data, A.indices, A.indptr), shape=A.shape, copy=False
+        )
+    m = A._cache[key]
+    Y[r0:r1] += m[r0:r1] @ H if (r0, r1) != (0, A.shape[0]) else m @ H
+
+
+def _scipy_kernel() -> Kernel:
+    if not _load_scipy():
+        raise ImportError("backend 'scipy' needs scipy, which cannot be imported")
+    if _sparsetools is False:
+        return _scipy_public_kernel
+    return _scipy_private_kernel
+
+
+# ------------------------------------------------------------------ registry
+
+
+def _numba_kernel() -> Kernel:
+    from sparsecore.runtime import _kernels_numba
+
+    _GIL_FREE.add(_kernels_numba.kernel)
+    return _kernels_numba.kernel
+
+
+# Kernels that release the GIL, so that splitting rows across threads pays.
+_GIL_FREE: set[Kernel] = {_scipy_private_kernel}
+
+
+def releases_gil(kernel: Kernel) -> bool:
+    """True if ``kernel`` runs without the GIL (worth running on threads)."""
+    return kernel in _GIL_FREE
+
+
+_KERNELS: dict[str, Callable[[], Kernel]] = {
+    "numpy": lambda: _numpy_kernel,
+    "scipy": _scipy_kernel,
+    "numba": _numba_kernel,
+}
+
+
+def available_backends() -> list[str]:
+    """Backends usable in this process, fastest first."""
+    out = []
+    for name in ("numba", "scipy"):
+        try:
+            _KERNELS[name]()
+        except ImportError:
+            continue
+        out.append(name)
+    return out + ["numpy"]
+
+
+def resolve_backend(backend: str) -> str:
+    """Return the concrete backend for ``backend`` (``"auto"`` = fastest usable).
+
+    Raises
+    ------
+    ValueError
+        If ``backend`` is not ``"auto"`` or one of :data:`BACKENDS`.
+    ImportError
+        If the requested backend's library cannot be imported.
+    """
+    if backend == "auto":
+        return available_backends()[0]
+    if backend not in _KERNELS:
+        raise ValueError(
+            f"backend must be one of {['auto', *BACKENDS]}; got {backend!r}"
+        )
+    _KERNELS[backend]()  # raises ImportError when unusable
+    return backend
+
+
+def get_kernel(backend: str) -> Kernel:
+    """The kernel ``kernel(A, H, Y, r0, r1)`` (``Y[r0:r1] += A[r0:r1] @ H``)."""
+    return _KERNELS[backend]()
+
+
+# ------------------------------------------------------------------- threads
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def default_threads() -> int:
+    """Threads used for row splitting by default: the CPUs available, at most 8."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        n = os.cpu_count() or 1
+    return max(1, min(8, n))
+
+
+def _get_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=max(1, default_threads() - 1),
+                thread_name_prefix="sparsecore",
+            )
+        return _pool
+
+
+def parallel_rows(
+    kernel: Kernel, A: CSRMatrix, H: np.ndarray, Y: np.ndarray, threads: int
+) -> None:
+    """Run ``kernel`` over ``threads`` row ranges of similar nnz at once.
+
+    The calling thread computes the first range; the others run in a shared
+    pool. Only worth it for kernels that release the GIL (scipy, numba).
+    """
+    if threads <= 1 or A.shape[0] < 2:
+        kernel(A, H, Y, 0, A.shape[0])
+        return
+    b = A.row_bounds(threads)
+    pool = _get_pool()
+    futures = [
+        pool.submit(kernel, A, H, Y, int(b[k]), int(b[k + 1]))
+        for k in range(1, threads)
+        if b[k + 1] > b[k]
+    ]
+    kernel(A, H, Y, int(b[0]), int(b[1]))
+    for f in futures:
+        f.result()

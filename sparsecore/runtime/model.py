@@ -1,0 +1,741 @@
+"""SparseModel: inference for a pruned fully connected network.
+
+A :class:`SparseModel` is a chain of layers ``y = act(x @ kernel + bias)``.
+Each layer is stored either dense or as CSR, after *compaction* has removed
+the hidden neurons that pruning made useless. Activations are kept
+transposed internally, ``H`` of shape ``(n_features, n_samples)``, so that a
+layer is ``act(W.T @ H + b)`` with ``W.T`` stored row-major (dense) or as CSR
+with one row per output neuron; see :mod:`sparsecore.runtime.csr`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from sparsecore.runtime.csr import (
+    CSRMatrix,
+    default_threads,
+    get_kernel,
+    parallel_rows,
+    releases_gil,
+    resolve_backend,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "FORMATS",
+    "SparseLayer",
+    "SparseModel",
+    "auto_max_density",
+    "compact_layers",
+]
+
+ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "softmax")
+FORMATS = ("auto", "csr", "dense")
+DTYPES = ("float32", "float64")
+
+# ------------------------------------------------------------ activations
+# In place on Y of shape (n_units,) or (n_units, n_samples); units on axis 0.
+
+
+def _relu(y: np.ndarray, alpha: float) -> None:
+    np.maximum(y, 0, out=y)
+
+
+def _leaky_relu(y: np.ndarray, alpha: float) -> None:
+    # y = x if x > 0 else alpha * x
+    np.copyto(y, y * y.dtype.type(alpha), where=~(y > 0))
+
+
+def _tanh(y: np.ndarray, alpha: float) -> None:
+    np.tanh(y, out=y)
+
+
+def _sigmoid(y: np.ndarray, alpha: float) -> None:
+    # Stable: 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) for x < 0.
+    e = np.exp(-np.abs(y))
+    pos = y >= 0
+    np.divide(1, 1 + e, out=y, where=pos)
+    np.divide(e, 1 + e, out=y, where=~pos)
+
+
+def _softmax(y: np.ndarray, alpha: float) -> None:
+    y -= y.max(axis=0, keepdims=True)
+    np.exp(y, out=y)
+    y /= y.sum(axis=0, keepdims=True)
+
+
+def _linear(y: np.ndarray, alpha: float) -> None:
+    pass
+
+
+_ACT_FUNCS: dict[str, Callable[[np.ndarray, float], None]] = {
+    "linear": _linear,
+    "relu": _relu,
+    "leaky_relu": _leaky_relu,
+    "tanh": _tanh,
+    "sigmoid": _sigmoid,
+    "softmax": _softmax,
+}
+
+
+def _validate_activation(activation: Any) -> tuple[str, float]:
+    """Normalise ``None | str | (str, alpha)`` to ``(name, alpha)``."""
+    alpha: Any = 0.0
+    if activation is None:
+        name: Any = "linear"
+    elif isinstance(activation, str):
+        name = activation
+        if name == "leaky_relu":
+            alpha = 0.3  # as sparsecore.nn.LeakyReLU
+    elif isinstance(activation, tuple) and len(activation) == 2:
+        name, alpha = activation
+    else:
+        raise TypeError(
+            "activation must be None, a str or a (name, alpha) tuple; "
+            f"got {activation!r}"
+        )
+    if name not in _ACT_FUNCS:
+        raise ValueError(f"activation must be one of {list(ACTIVATIONS)}; got {name!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)):
+        raise TypeError(f"alpha must be a float; got {alpha!r}")
+    alpha = float(alpha)
+    if not math.isfinite(alpha):
+        raise ValueError(f"alpha must be a finite float; got {alpha!r}")
+    return name, alpha if name == "leaky_relu" else 0.0
+
+
+# ------------------------------------------------------------ format rule
+
+# Calibrated by benchmarks/inference.py (see benchmarks/results/inference.md).
+# Largest density (nnz / (n_in * n_out)) at which a CSR layer is chosen by
+# format="auto", per backend, at batch sizes 1, 16, 256, 1024 (interpolated
+# in log2(batch), constant outside). Each value is ~0.75x the density where
+# the CSR layer and sparsecore's dense layer measured equally fast, so that a
+# mis-estimate costs at most a few percent.
+_AUTO_BATCHES = (1.0, 16.0, 256.0, 1024.0)
+_AUTO_MAX_DENSITY: dict[str, tuple[float, float, float, float]] = {
+    "numba": (0.06, 0.20, 0.20, 0.15),
+    "scipy": (0.04, 0.06, 0.08, 0.08),
+    "numpy": (0.01, 0.005, 0.005, 0.005),
+}
+# Below this many weights a layer is kept dense: both take ~1 us.
+_AUTO_MIN_SIZE = 4096
+
+
+def auto_max_density(backend: str, batch_size: int) -> float:
+    """Largest density at which ``format="auto"`` stores a layer as CSR.
+
+    Parameters
+    ----------
+    backend : {'numba', 'scipy', 'numpy'}
+    batch_size : int
+        Expected number of samples per ``predict`` call (per chunk).
+
+    Returns
+    -------
+    float
+        A layer with ``nnz <= max_density * n_in * n_out`` (and at least
+        4096 weights) is stored as CSR, any other as dense.
+
+    Notes
+    -----
+    The table (backend x batch 1, 16, 256, 1024) is interpolated linearly in
+    ``log2(batch_size)``. It was calibrated on the tutorial shape (1000 ->
+    1024 -> 1024 -> 1) by ``benchmarks/inference.py``: each entry is about
+    0.75x the break-even density where CSR and dense measured equally fast,
+    which keeps ``auto`` within a few percent of dense where dense wins.
+    """
+    table = _AUTO_MAX_DENSITY[backend]
+    lb = math.log2(max(1, batch_size))
+    xs = [math.log2(b) for b in _AUTO_BATCHES]
+    return float(np.interp(lb, xs, table))
+
+
+# ------------------------------------------------------------ layers
+
+
+@dataclass(eq=False)
+class SparseLayer:
+    """One layer ``y = act(x @ kernel + bias)`` of a :class:`SparseModel`.
+
+    Attributes
+    ----------
+    weight : CSRMatrix or ndarray of shape (n_out, n_in)
+        The *transposed* kernel: dense row-major, or CSR with one row per
+        output neuron.
+    bias : ndarray of shape (n_out,)
+    activation : str
+        One of :data:`ACTIVATIONS`.
+    alpha : float
+        Negative slope of ``leaky_relu`` (0 for other activations).
+    original_shape : tuple of int
+        ``(n_in, n_out)`` of the kernel before compaction.
+    """
+
+    weight: CSRMatrix | np.ndarray
+    bias: np.ndarray
+    activation: str = "linear"
+    alpha: float = 0.0
+    original_shape: tuple[int, int] = (0, 0)
+    _bias_col: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._bias_col = self.bias[:, None]
+
+    @property
+    def format(self) -> Literal["csr", "dense"]:
+        return "csr" if isinstance(self.weight, CSRMatrix) else "dense"
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Kernel shape ``(n_in, n_out)`` after compaction."""
+        return (int(self.weight.shape[1]), int(self.weight.shape[0]))
+
+    @property
+    def nnz(self) -> int:
+        if isinstance(self.weight, CSRMatrix):
+            return self.weight.nnz
+        return int(np.count_nonzero(self.weight))
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.weight.nbytes + self.bias.nbytes)
+
+    def kernel(self) -> np.ndarray:
+        """The dense kernel, shape ``(n_in, n_out)`` (a new array)."""
+        if isinstance(self.weight, CSRMatrix):
+            return self.weight.toarray().T.copy()
+        return self.weight.T.copy()
+
+
+# ------------------------------------------------------------ compaction
+
+
+def compact_layers(
+    layers: Sequence[tuple[np.ndarray, np.ndarray, str, float]],
+) -> list[tuple[np.ndarray, np.ndarray, str, float]]:
+    """Remove the hidden neurons that cannot change the output.
+
+    Parameters
+    ----------
+    layers : sequence of (kernel, bias, activation, alpha)
+        ``kernel`` of shape ``(n_in, n_out)``, ``bias`` of shape ``(n_out,)``.
+
+    Returns
+    -------
+    list of (kernel, bias, activation, alpha)
+        The compacted layers (new arrays); the first layer's inputs and the
+        last layer's outputs are unchanged.
+
+    Notes
+    -----
+    Applied to the outputs of every layer but the last, until nothing changes:
+
+    - a neuron whose outgoing weights (its row of the next kernel) are all
+      zero never reaches the output: it is removed;
+    - a neuron whose incoming weights (its column of the kernel) are all zero
+      outputs the constant ``c = act(bias)``; ``c * next_kernel[j]`` is added
+      to the next bias (in float64, then rounded) and the neuron is removed.
+
+    Neurons of a softmax layer are kept (softmax couples them). Outputs are
+    preserved exactly up to rounding.
+    """
+    ks = [np.array(k) for k, _, _, _ in layers]
+    bs = [np.array(b) for _, b, _, _ in layers]
+    acts = [(a, al) for _, _, a, al in layers]
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(ks) - 1):
+            if acts[i][0] == "softmax":
+                continue
+            dead_out = ~np.any(ks[i + 1] != 0, axis=1)
+            dead_in = ~np.any(ks[i] != 0, axis=0)
+            remove = dead_out | dead_in
+            if not remove.any():
+                continue
+            const = dead_in & ~dead_out
+            if const.any():
+                c = bs[i][const].astype(np.float64)
+                _ACT_FUNCS[acts[i][0]](c, acts[i][1])
+                fold = bs[i + 1].astype(np.float64) + c @ ks[i + 1][const].astype(
+                    np.float64
+                )
+                bs[i + 1] = fold.astype(bs[i + 1].dtype)
+            keep = ~remove
+            ks[i] = ks[i][:, keep]
+            bs[i] = bs[i][keep]
+            ks[i + 1] = ks[i + 1][keep]
+            changed = True
+    return [(k, b, a, al) for k, b, (a, al) in zip(ks, bs, acts, strict=True)]
+
+
+# ------------------------------------------------------------ model
+
+# Row splitting across threads pays once a layer has this much work
+# (nnz * batch); below it the hand-off (~20 us) costs more than it saves.
+_PARALLEL_MIN_WORK = 400_000
+_DEFAULT_CHUNK = 1024
+
+
+class SparseModel:
+    """Inference-only fully connected network with sparse (CSR) or dense layers.
+
+    Build one with :meth:`from_model`, :meth:`from_layers` or :meth:`load`.
+
+    Parameters
+    ----------
+    layers : sequence of SparseLayer
+        Layers whose shapes chain (``n_out`` of one is ``n_in`` of the next).
+    input_dim : int
+        Number of input features.
+    backend : {'auto', 'numba', 'scipy', 'numpy'}, default='auto'
+        Kernel for CSR layers. ``'auto'`` takes numba if installed, else scipy
+        if importable, else the pure NumPy kernel.
+    threads : int, optional
+        Threads used to split the rows of a CSR layer when there is enough
+        work (``nnz * batch >= 400_000``); default: the CPUs available (<= 8).
+    batch_size : int, default=1
+        The expected batch size ``format="auto"`` chose formats for (kept as
+        information; saved with the model).
+
+    Attributes
+    ----------
+    layers : tuple of SparseLayer
+    input_dim, output_dim : int
+    dtype : numpy.dtype
+    backend : str
+        The concrete backend in use.
+    nbytes : int
+        Bytes of all weights and biases.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[SparseLayer],
+        input_dim: int,
+        *,
+        backend: str = "auto",
+        threads: int | None = None,
+        batch_size: int = 1,
+    ) -> None:
+        if not layers:
+            raise ValueError("layers must hold at least one layer; got 0")
+        self.layers = tuple(layers)
+        self.input_dim = _validate_int("input_dim", input_dim, 0)
+        n = self.input_dim
+        for i, layer in enumerate(self.layers):
+            if layer.shape[0] != n:
+                raise ValueError(
+                    f"layer {i} kernel must have {n} inputs; got shape {layer.shape}"
+                )
+            n = layer.shape[1]
+        self.dtype = self.layers[0].bias.dtype
+        self.backend = resolve_backend(backend)
+        self._kernel = get_kernel(self.backend)
+        if threads is None:
+            threads = default_threads()
+        self.threads = _validate_int("threads", threads, 1)
+        self.batch_size = _validate_int("batch_size", batch_size, 1)
+        self._local = threading.local()
+
+    # ---------------------------------------------------------- builders
+
+    @classmethod
+    def from_layers(
+        cls,
+        layers: Iterable[tuple[Any, Any, Any]],
+        *,
+        format: str = "auto",
+        dtype: str = "float32",
+        backend: str = "auto",
+        batch_size: int = 1,
+        compact: bool = True,
+        threads: int | None = None,
+    ) -> SparseModel:
+        """Build a model from ``(kernel, bias, activation)`` triples.
+
+        Parameters
+        ----------
+        layers : iterable of (kernel, bias, activation)
+            ``kernel`` array_like of shape ``(n_in, n_out)``; ``bias`` of shape
+            ``(n_out,)`` or None (zeros); ``activation`` None, a name in
+            :data:`ACTIVATIONS` or ``("leaky_relu", alpha)`` (a bare
+            ``"leaky_relu"`` uses alpha 0.3).
+        format : {'auto', 'csr', 'dense'}, default='auto'
+            Storage of every layer; ``'auto'`` chooses per layer with
+            :func:`auto_max_density` for ``batch_size`` and ``backend``.
+        dtype : {'float32', 'float64'}, default='float32'
+        backend : {'auto', 'numba', 'scipy', 'numpy'}, default='auto'
+        batch_size : int, default=1
+            Expected samples per ``predict`` call, for ``format='auto'``.
+        compact : bool, default=True
+            Remove useless hidden neurons first (see :func:`compact_layers`).
+        threads : int, optional
+
+        Raises
+        ------
+        ValueError
+            If the shapes do not chain, or an option is invalid.
+
+        Examples
+        --------
+        >>> w = np.eye(3, dtype=np.float32)
+        >>> sm = SparseModel.from_layers([(w, None, "relu")], format="csr")
+        >>> sm.predict(np.array([[1.0, -2.0, 3.0]])).tolist()
+        [[1.0, 0.0, 3.0]]
+        """
+        if format not in FORMATS:
+            raise ValueError(f"format must be one of {list(FORMATS)}; got {format!r}")
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {list(DTYPES)}; got {dtype!r}")
+        if not isinstance(compact, bool):
+            raise TypeError(f"compact must be a bool; got {compact!r}")
+        dt = np.dtype(dtype)
+        raw = []
+        n_prev = None
+        for i, item in enumerate(layers):
+            if not isinstance(item, (tuple, list)) or len(item) != 3:
+                raise TypeError(
+                    f"layers[{i}] must be a (kernel, bias, activation) tuple; "
+                    f"got {item!r}"
+                )
+            kernel, bias, act = item
+            k = np.asarray(kernel)
+            if k.ndim != 2 or not np.issubdtype(k.dtype, np.number):
+                raise ValueError(
+                    f"layers[{i}] kernel must be a 2-D numeric array; "
+                    f"got shape {k.shape} and dtype {k.dtype}"
+                )
+            k = k.astype(dt)
+            b = np.zeros(k.shape[1], dt) if bias is None else np.asarray(bias, dt)
+            if b.shape != (k.shape[1],):
+                raise ValueError(
+                    f"layers[{i}] bias must have shape ({k.shape[1]},); got {b.shape}"
+                )
+            if n_prev is not None and k.shape[0] != n_prev:
+                raise ValueError(
+                    f"layers[{i}] kernel must have {n_prev} inputs; got shape {k.shape}"
+                )
+            n_prev = k.shape[1]
+            raw.append((k, b, *_validate_activation(act)))
+        if not raw:
+            raise ValueError("layers must hold at least one layer; got 0")
+        backend = resolve_backend(backend)
+        batch_size = _validate_int("batch_size", batch_size, 1)
+        originals = [k.shape for k, _, _, _ in raw]
+        if compact:
+            raw = compact_layers(raw)
+        built = []
+        for (k, b, act, alpha), orig in zip(raw, originals, strict=True):
+            wt = np.ascontiguousarray(k.T)
+            fmt = format
+            if fmt == "auto":
+                size = max(1, wt.size)
+                density = np.count_nonzero(wt) / size
+                small = wt.size < _AUTO_MIN_SIZE
+                limit = auto_max_density(backend, batch_size)
+                fmt = "csr" if (density <= limit and not small) else "dense"
+            weight: CSRMatrix | np.ndarray
+            weight = CSRMatrix.from_dense(wt) if fmt == "csr" else wt
+            built.append(SparseLayer(weight, b, act, alpha, (orig[0], orig[1])))
+        return cls(
+            built,
+            int(raw[0][0].shape[0]),
+            backend=backend,
+            threads=threads,
+            batch_size=batch_size,
+        )
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Any,
+        *,
+        format: str = "auto",
+        dtype: str = "float32",
+        backend: str = "auto",
+        batch_size: int = 1,
+        compact: bool = True,
+        threads: int | None = None,
+    ) -> SparseModel:
+        """Build a model from a trained network, read by duck typing.
+
+        ``model.layers`` is read in order: a layer whose ``params`` dict has a
+        ``"kernel"`` (and optionally ``"bias"``) is a Dense layer; a layer with
+        a string attribute ``activation`` is applied to the preceding Dense
+        (``leaky_relu`` reads ``alpha``). ``"linear"`` activations are skipped.
+        This accepts a ``sparsecore.Sequential`` without importing it.
+
+        Parameters
+        ----------
+        model : object with ``layers``
+        format, dtype, backend, batch_size, compact, threads
+            As in :meth:`from_layers`.
+
+        Raises
+        ------
+        TypeError
+            If a layer is neither a Dense nor an activation.
+        ValueError
+            If an activation comes before the first Dense, or two non-linear
+            activations follow each other.
+        """
+        try:
+            model_layers = list(model.layers)
+        except (AttributeError, TypeError):
+            raise TypeError(
+                f"model must have a 'layers' sequence; got {type(model).__name__}"
+            ) from None
+        triples: list[list[Any]] = []
+        for layer in model_layers:
+            name = getattr(layer, "name", type(layer).__name__)
+            params = getattr(layer, "params", None) or {}
+            act = getattr(layer, "activation", None)
+            if "kernel" in params:
+                own = act if isinstance(act, str) else None
+                triples.append([params["kernel"], params.get("bias"), own])
+                if own is not None:
+                    triples[-1][2] = _layer_activation(layer, own)
+                continue
+            if not isinstance(act, str):
+                raise TypeError(
+                    f"layer {name!r} ({type(layer).__name__}) must be a Dense "
+                    "(params['kernel']) or an activation (str attribute "
+                    "'activation')"
+                )
+            if act == "linear":
+                continue
+            if not triples:
+                raise ValueError(
+                    f"activation layer {name!r} before the first Dense is not supported"
+                )
+            if triples[-1][2] not in (None, "linear"):
+                raise ValueError(
+                    f"activation layer {name!r} follows another activation; "
+                    "consecutive activations are not supported"
+                )
+            triples[-1][2] = _layer_activation(layer, act)
+        if not triples:
+            raise ValueError("model must contain at least one Dense layer; got 0")
+        return cls.from_layers(
+            [(t[0], t[1], t[2]) for t in triples],
+            format=format,
+            dtype=dtype,
+            backend=backend,
+            batch_size=batch_size,
+            compact=compact,
+            threads=threads,
+        )
+
+    # ---------------------------------------------------------- inference
+
+    @property
+    def output_dim(self) -> int:
+        return self.layers[-1].shape[1]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(layer.nbytes for layer in self.layers)
+
+    def _buffers(self, b: int) -> list[np.ndarray]:
+        # Per-thread, per-batch-size output buffers (reused across calls).
+        cache: dict[int, list[np.ndarray]] | None = getattr(self._local, "bufs", None)
+        if cache is None:
+            cache = self._local.bufs = {}
+        bufs = cache.get(b)
+        if bufs is None:
+            if len(cache) >= 4:
+                cache.clear()
+            tail: tuple[int, ...] = () if b == 1 else (b,)
+            bufs = [np.empty((self.input_dim, *tail), self.dtype)]
+            bufs += [np.empty((lay.shape[1], *tail), self.dtype) for lay in self.layers]
+            cache[b] = bufs
+        return bufs
+
+    def _forward_t(self, xc: np.ndarray) -> np.ndarray:
+        """Forward one chunk ``xc`` (b, n_in); returns a buffer (n_out[, b])."""
+        b = xc.shape[0]
+        bufs = self._buffers(b)
+        h = bufs[0]
+        if b == 1:
+            np.copyto(h, xc[0], casting="unsafe")
+        else:
+            np.copyto(h, xc.T, casting="unsafe")
+        kernel = self._kernel
+        for layer, y in zip(self.layers, bufs[1:], strict=True):
+            w = layer.weight
+            bias = layer.bias if b == 1 else layer._bias_col
+            if isinstance(w, CSRMatrix):
+                np.copyto(y, bias)
+                if (
+                    self.threads > 1
+                    and w.nnz * b >= _PARALLEL_MIN_WORK
+                    and releases_gil(kernel)
+                ):
+                    parallel_rows(kernel, w, h, y, self.threads)
+                else:
+                    kernel(w, h, y, 0, w.shape[0])
+            else:
+                np.matmul(w, h, out=y)
+                y += bias
+            if layer.activation != "linear":
+                _ACT_FUNCS[layer.activation](y, layer.alpha)
+            h = y
+        return h
+
+    def predict(self, x: Any, batch_size: int | None = None) -> np.ndarray:
+        """Run the network on a batch.
+
+        Parameters
+        ----------
+        x : array_like of shape (n_samples, n_in) or (n_in,)
+            Cast to the model's dtype. A 1-D ``x`` is one sample.
+        batch_size : int, optional
+            Samples per internal chunk (bounds the memory of the activations);
+            default 1024.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_out), or (n_out,) for a 1-D ``x``
+            A new array of the model's dtype.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` does not have ``n_in`` features.
+        """
+        x = np.asarray(x)
+        single = x.ndim == 1
+        if single:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != self.input_dim:
+            raise ValueError(
+                f"x must have shape (n_samples, {self.input_dim}); got {x.shape}"
+            )
+        if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+            raise TypeError(f"x must be numeric; got dtype {x.dtype}")
+        chunk = _DEFAULT_CHUNK if batch_size is None else batch_size
+        chunk = _validate_int("batch_size", chunk, 1)
+        n = x.shape[0]
+        out = np.empty((n, self.output_dim), self.dtype)
+        for s in range(0, n, chunk):
+            xc = x[s : s + chunk]
+            y = self._forward_t(xc)
+            out[s : s + xc.shape[0]] = y.T if y.ndim == 2 else y
+        return out[0] if single else out
+
+    # ---------------------------------------------------------- reporting
+
+    def summary(self) -> str:
+        """A table: per layer format, shape before -> after compaction, nnz, bytes.
+
+        Returns
+        -------
+        str
+            The table (print it).
+        """
+        rows = [
+            (
+                "layer",
+                "format",
+                "activation",
+                "shape",
+                "compacted",
+                "nnz",
+                "density",
+                "bytes",
+            )
+        ]
+        for i, layer in enumerate(self.layers):
+            n_in, n_out = layer.shape
+            size = n_in * n_out
+            nnz = layer.nnz
+            rows.append(
+                (
+                    str(i),
+                    layer.format,
+                    layer.activation,
+                    f"{layer.original_shape[0]}x{layer.original_shape[1]}",
+                    f"{n_in}x{n_out}",
+                    str(nnz),
+                    f"{nnz / size:.4f}" if size else "-",
+                    str(layer.nbytes),
+                )
+            )
+        widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+        lines = [
+            "  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in rows
+        ]
+        lines.insert(1, "-" * len(lines[0]))
+        lines.append(
+            f"SparseModel: {len(self.layers)} layers, input_dim={self.input_dim}, "
+            f"dtype={self.dtype.name}, backend={self.backend}, "
+            f"{self.nbytes} bytes"
+        )
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        fmts = ",".join(layer.format for layer in self.layers)
+        return (
+            f"SparseModel(input_dim={self.input_dim}, output_dim={self.output_dim}, "
+            f"layers=[{fmts}], dtype={self.dtype.name}, backend={self.backend!r})"
+        )
+
+    # ---------------------------------------------------------- files
+
+    def save(self, path: str | os.PathLike[str], compressed: bool = False) -> None:
+        """Write the model to a versioned ``.npz`` file, atomically.
+
+        See :func:`sparsecore.runtime.format.save_model` for the layout.
+        """
+        from sparsecore.runtime.format import save_model
+
+        save_model(self, path, compressed=compressed)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        backend: str = "auto",
+        threads: int | None = None,
+    ) -> SparseModel:
+        """Read a model written by :meth:`save`, validating everything.
+
+        Raises
+        ------
+        SparseFormatError
+            If the file is not a valid sparsecore model (a ValueError naming
+            the file, the field and the problem).
+        FileNotFoundError
+            If ``path`` does not exist.
+        """
+        from sparsecore.runtime.format import load_model
+
+        layers, input_dim, batch_size = load_model(path)
+        return cls(
+            layers, input_dim, backend=backend, threads=threads, batch_size=batch_size
+        )
+
+
+def _layer_activation(layer: Any, act: str) -> tuple[str, float] | str:
+    if act == "leaky_relu":
+        return (act, float(getattr(layer, "alpha", 0.3)))
+    return act
+
+
+def _validate_int(name: str, v: Any, lo: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name} must be an int; got {v!r}")
+    if v < lo:
+        raise ValueError(f"{name} must be an int >= {lo}; got {v!r}")
+    return int(v)
