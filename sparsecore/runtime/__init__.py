@@ -12,15 +12,15 @@ folder can be vendored into a NumPy-only program.
 [[2.0, 1.0]]
 """
 
-from sparsecore.runtime.csr import CSRMatrix, available_backends
-from sparsecore.runtime.format import (
+from .csr import CSRMatrix, available_backends
+from .format import (
     SparseFormatError,
     atomic_savez,
     atomic_write,
     load_model,
     save_model,
 )
-from sparsecore.runtime.model import SparseLayer, SparseModel, compact_layers
+from .model import SparseLayer, SparseModel, compact_layers
 
 __all__ = [
     "CSRMatrix",

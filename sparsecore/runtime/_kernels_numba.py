@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 if TYPE_CHECKING:
-    from sparsecore.runtime.csr import CSRMatrix
+    from .csr import CSRMatrix
 
 __all__ = ["kernel"]
 

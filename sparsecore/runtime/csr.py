@@ -334,7 +334,7 @@ def _scipy_kernel() -> Kernel:
 
 
 def _numba_kernel() -> Kernel:
-    from sparsecore.runtime import _kernels_numba
+    from . import _kernels_numba
 
     _GIL_FREE.add(_kernels_numba.kernel)
     return _kernels_numba.kernel

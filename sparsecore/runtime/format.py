@@ -28,7 +28,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 import numpy as np
 
 if TYPE_CHECKING:
-    from sparsecore.runtime.model import SparseLayer, SparseModel
+    from .model import SparseLayer, SparseModel
 
 __all__ = [
     "FORMAT_VERSION",
@@ -246,7 +246,7 @@ def save_model(
     compressed : bool, default=False
         Deflate the members.
     """
-    from sparsecore.runtime.csr import CSRMatrix
+    from .csr import CSRMatrix
 
     layers_meta = []
     arrays: dict[str, np.ndarray] = {}
@@ -453,68 +453,83 @@ def load_model(path: str | os.PathLike[str]) -> tuple[list[SparseLayer], int, in
         If ``path`` does not exist. (PermissionError also propagates: the
         file may be fine.)
     """
-    from sparsecore.runtime.csr import CSRMatrix
-    from sparsecore.runtime.model import SparseLayer
-
     path = os.fspath(path)
     try:
-        npz = np.load(path, allow_pickle=False)
+        fid = open(path, "rb")  # noqa: SIM115 - closed below
     except (FileNotFoundError, PermissionError):
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+    except OSError as e:
         raise SparseFormatError(
-            f"{path}: not a readable .npz archive ({type(e).__name__}: {e})"
+            f"{path}: not a readable file ({type(e).__name__}: {e})"
         ) from e
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise SparseFormatError(f"{path}: not an .npz archive (a single .npy array)")
-    with npz:
-        r = _Reader(path, npz)
-        header = _read_header(r)
-        dtype = np.dtype(header["dtype"]).newbyteorder("<")
-        i32 = np.dtype("<i4")
-        expected = {"header"}
-        layers = []
-        for i, lay in enumerate(header["layers"]):
-            p = f"layers/{i}/"
-            n_in, n_out, nnz = lay["n_in"], lay["n_out"], lay["nnz"]
-            csr = lay["format"] == "csr"
-            names = ["bias"] + (["data", "indices", "indptr"] if csr else ["kernel_t"])
-            expected.update(p + name for name in names)
-            missing = [p + name for name in names if p + name not in r.members]
-            if missing:
-                r.fail(missing[0], "missing member")
-            bias = r.read(p + "bias", dtype, (n_out,))
-            weight: CSRMatrix | np.ndarray
-            if lay["format"] == "csr":
-                data = r.read(p + "data", dtype, (nnz,))
-                indices = r.read(p + "indices", i32, (nnz,))
-                indptr = r.read(p + "indptr", i32, (n_out + 1,))
-                try:
-                    weight = CSRMatrix(data, indices, indptr, (n_out, n_in), check=True)
-                except ValueError as e:
-                    r.fail(p + "indptr/indices", str(e))
-                values = data
-            else:
-                weight = r.read(p + "kernel_t", dtype, (n_out, n_in))
-                values = weight
-            if not np.all(np.isfinite(values)):
-                r.fail(
-                    p + ("data" if lay["format"] == "csr" else "kernel_t"),
-                    "weights must be finite",
-                )
-            if not np.all(np.isfinite(bias)):
-                r.fail(p + "bias", "must be finite")
-            orig = tuple(lay["original_shape"])
-            layers.append(
-                SparseLayer(
-                    weight,
-                    bias,
-                    lay["activation"],
-                    float(lay["alpha"]) if lay["activation"] == "leaky_relu" else 0.0,
-                    (int(orig[0]), int(orig[1])),
-                )
+    with fid:
+        # Check the zip signature first: np.load would read a whole .npy.
+        magic = fid.read(4)
+        fid.seek(0)
+        if magic[:2] != b"PK":
+            what = "a single .npy array" if magic == b"\x93NUM" else "no zip signature"
+            raise SparseFormatError(f"{path}: not a readable .npz archive ({what})")
+        try:
+            npz = np.load(fid, allow_pickle=False)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+            raise SparseFormatError(
+                f"{path}: not a readable .npz archive ({type(e).__name__}: {e})"
+            ) from e
+        with npz:
+            return _load_npz(path, npz)
+
+
+def _load_npz(path: str, npz: Any) -> tuple[list[SparseLayer], int, int]:
+    from .csr import CSRMatrix
+    from .model import SparseLayer
+
+    r = _Reader(path, npz)
+    header = _read_header(r)
+    dtype = np.dtype(header["dtype"]).newbyteorder("<")
+    i32 = np.dtype("<i4")
+    expected = {"header"}
+    layers = []
+    for i, lay in enumerate(header["layers"]):
+        p = f"layers/{i}/"
+        n_in, n_out, nnz = lay["n_in"], lay["n_out"], lay["nnz"]
+        csr = lay["format"] == "csr"
+        names = ["bias"] + (["data", "indices", "indptr"] if csr else ["kernel_t"])
+        expected.update(p + name for name in names)
+        missing = [p + name for name in names if p + name not in r.members]
+        if missing:
+            r.fail(missing[0], "missing member")
+        bias = r.read(p + "bias", dtype, (n_out,))
+        weight: CSRMatrix | np.ndarray
+        if lay["format"] == "csr":
+            data = r.read(p + "data", dtype, (nnz,))
+            indices = r.read(p + "indices", i32, (nnz,))
+            indptr = r.read(p + "indptr", i32, (n_out + 1,))
+            try:
+                weight = CSRMatrix(data, indices, indptr, (n_out, n_in), check=True)
+            except ValueError as e:
+                r.fail(p + "indptr/indices", str(e))
+            values = data
+        else:
+            weight = r.read(p + "kernel_t", dtype, (n_out, n_in))
+            values = weight
+        if not np.all(np.isfinite(values)):
+            r.fail(
+                p + ("data" if lay["format"] == "csr" else "kernel_t"),
+                "weights must be finite",
             )
-        unknown = sorted(set(r.members) - expected)
-        if unknown:
-            r.fail(unknown[0], "unknown member")
+        if not np.all(np.isfinite(bias)):
+            r.fail(p + "bias", "must be finite")
+        orig = tuple(lay["original_shape"])
+        layers.append(
+            SparseLayer(
+                weight,
+                bias,
+                lay["activation"],
+                float(lay["alpha"]) if lay["activation"] == "leaky_relu" else 0.0,
+                (int(orig[0]), int(orig[1])),
+            )
+        )
+    unknown = sorted(set(r.members) - expected)
+    if unknown:
+        r.fail(unknown[0], "unknown member")
     return layers, int(header["input_dim"]), int(header["batch_size"])

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from sparsecore.runtime.csr import (
+from .csr import (
     CSRMatrix,
     default_threads,
     get_kernel,
@@ -697,7 +697,7 @@ class SparseModel:
 
         See :func:`sparsecore.runtime.format.save_model` for the layout.
         """
-        from sparsecore.runtime.format import save_model
+        from .format import save_model
 
         save_model(self, path, compressed=compressed)
 
@@ -719,7 +719,7 @@ class SparseModel:
         FileNotFoundError
             If ``path`` does not exist.
         """
-        from sparsecore.runtime.format import load_model
+        from .format import load_model
 
         layers, input_dim, batch_size = load_model(path)
         return cls(

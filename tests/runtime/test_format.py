@@ -1,0 +1,420 @@
+"""SparseModel files: bit-exact round trips, and every malformed file is rejected."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rt_helpers import ACTS, random_layers, tutorial_layers
+
+from sparsecore.runtime import SparseFormatError, SparseModel
+from sparsecore.runtime.format import atomic_savez
+
+
+def _model(fmt="csr", dtype="float32", seed=0):
+    rng = np.random.default_rng(seed)
+    layers = random_layers(rng, [6, 8, 5, 2], ["relu", "leaky_relu", "softmax"], 0.6)
+    return SparseModel.from_layers(layers, format=fmt, dtype=dtype, compact=False)
+
+
+def _assert_same(a, b):
+    assert len(a.layers) == len(b.layers)
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        assert la.format == lb.format and la.activation == lb.activation
+        assert la.alpha == lb.alpha and la.original_shape == lb.original_shape
+        np.testing.assert_array_equal(la.bias, lb.bias)
+        assert la.bias.dtype == lb.bias.dtype
+        if la.format == "csr":
+            for f in ("data", "indices", "indptr"):
+                x, y = getattr(la.weight, f), getattr(lb.weight, f)
+                assert x.dtype == y.dtype and np.array_equal(x, y)
+        else:
+            assert la.weight.dtype == lb.weight.dtype
+            np.testing.assert_array_equal(la.weight, lb.weight)
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    fmt=st.sampled_from(["auto", "csr", "dense"]),
+    dtype=st.sampled_from(["float32", "float64"]),
+    sparsity=st.floats(0, 0.999),
+    structured=st.booleans(),
+    compressed=st.booleans(),
+    acts=st.lists(st.sampled_from(ACTS), min_size=2, max_size=2),
+)
+def test_round_trip_bit_exact(
+    tmp_path_factory, seed, fmt, dtype, sparsity, structured, compressed, acts
+):
+    rng = np.random.default_rng(seed)
+    layers = random_layers(rng, [5, 7, 3], acts, sparsity, structured)
+    sm = SparseModel.from_layers(layers, format=fmt, dtype=dtype, batch_size=16)
+    path = tmp_path_factory.mktemp("rt") / "m.npz"
+    sm.save(path, compressed=compressed)
+    back = SparseModel.load(path)
+    _assert_same(sm, back)
+    assert back.batch_size == 16 and back.dtype == sm.dtype
+    x = rng.standard_normal((4, 5))
+    np.testing.assert_array_equal(back.predict(x), sm.predict(x))
+
+
+def test_saved_sizes_of_tutorial_model(tmp_path):
+    layers = tutorial_layers(0.9)
+    dense = SparseModel.from_layers(layers, format="dense", compact=False)
+    sparse = SparseModel.from_layers(layers, format="csr")
+    dense.save(tmp_path / "d.npz")
+    sparse.save(tmp_path / "s.npz")
+    sparse.save(tmp_path / "c.npz", compressed=True)
+    d, s, c = (os.path.getsize(tmp_path / n) for n in ("d.npz", "s.npz", "c.npz"))
+    assert d > 8_000_000
+    assert s < 0.25 * d  # 10 % of the weights at 8 bytes each (+ indptr)
+    assert c < s
+
+
+def test_file_is_plain_npz(tmp_path):
+    path = tmp_path / "m.npz"
+    _model().save(path)
+    with np.load(path, allow_pickle=False) as f:
+        header = json.loads(str(f["header"]))
+        assert header["format"] == "sparsecore.SparseModel" and header["version"] == 1
+        assert f["layers/0/indices"].dtype == np.int32
+        names = set(f.files)
+    assert "layers/2/indptr" in names and "layers/0/kernel_t" not in names
+
+
+# ------------------------------------------------------------- malformed
+
+
+def _arrays(path):
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def _header(arrays):
+    return json.loads(str(arrays["header"]))
+
+
+def _with_header(arrays, header):
+    return {**arrays, "header": np.array(json.dumps(header))}
+
+
+@pytest.fixture
+def good(tmp_path):
+    path = tmp_path / "good.npz"
+    _model().save(path)
+    return path
+
+
+def _rewrite(tmp_path, arrays):
+    bad = tmp_path / "bad.npz"
+    atomic_savez(bad, arrays)
+    return bad
+
+
+def _edit(fn):
+    def apply(a):
+        a = dict(a)
+        fn(a)
+        return a
+
+    return apply
+
+
+def _hdr(fn):
+    def apply(a):
+        h = _header(a)
+        fn(h)
+        return _with_header(a, h)
+
+    return apply
+
+
+MUTATIONS = {
+    "indices out of range": (
+        _edit(lambda a: a["layers/0/indices"].__setitem__(0, 6)),
+        "layers/0/indptr/indices: indices must be in",
+    ),
+    "negative index": (
+        _edit(lambda a: a["layers/0/indices"].__setitem__(-1, -1)),
+        "indices must be in",
+    ),
+    "indptr decreasing": (
+        _edit(
+            lambda a: a.__setitem__(
+                "layers/1/indptr", a["layers/1/indptr"][::-1].copy()
+            )
+        ),
+        "layers/1/indptr",
+    ),
+    "indptr wrong length": (
+        _edit(
+            lambda a: a.__setitem__("layers/1/indptr", a["layers/1/indptr"][:-1].copy())
+        ),
+        r"layers/1/indptr: shape must be \(6,\)",
+    ),
+    "indices unsorted": (
+        _edit(lambda a: a["layers/0/indices"].__setitem__(slice(0, 2), [1, 0])),
+        "sorted",
+    ),
+    "wrong dtype indices": (
+        _edit(
+            lambda a: a.__setitem__(
+                "layers/0/indices", a["layers/0/indices"].astype(np.int64)
+            )
+        ),
+        "layers/0/indices: dtype must be int32; got int64",
+    ),
+    "wrong dtype data": (
+        _edit(
+            lambda a: a.__setitem__(
+                "layers/0/data", a["layers/0/data"].astype(np.float64)
+            )
+        ),
+        "layers/0/data: dtype must be float32; got float64",
+    ),
+    "wrong dtype bias": (
+        _edit(
+            lambda a: a.__setitem__(
+                "layers/2/bias", a["layers/2/bias"].astype(np.int32)
+            )
+        ),
+        "layers/2/bias: dtype must be",
+    ),
+    "bias wrong shape": (
+        _edit(lambda a: a.__setitem__("layers/2/bias", np.zeros(3, np.float32))),
+        r"layers/2/bias: shape must be \(2,\)",
+    ),
+    "data shorter than nnz": (
+        _edit(lambda a: a.__setitem__("layers/0/data", a["layers/0/data"][:-1].copy())),
+        "layers/0/data: shape must be",
+    ),
+    "non-finite weight": (
+        _edit(lambda a: a["layers/1/data"].__setitem__(0, np.inf)),
+        "layers/1/data: weights must be finite",
+    ),
+    "missing member": (
+        _edit(lambda a: a.pop("layers/1/bias")),
+        "layers/1/bias: missing member",
+    ),
+    "unknown member": (
+        _edit(lambda a: a.__setitem__("extra", np.zeros(1))),
+        "extra: unknown member",
+    ),
+    "missing header": (_edit(lambda a: a.pop("header")), "header: missing member"),
+    "unknown version": (
+        _hdr(lambda h: h.__setitem__("version", 2)),
+        "header.version: unsupported version 2",
+    ),
+    "wrong format name": (
+        _hdr(lambda h: h.__setitem__("format", "keras")),
+        "header.format: must be",
+    ),
+    "shapes not chaining": (
+        _hdr(lambda h: h["layers"][1].__setitem__("n_in", 7)),
+        "header.layers.1..n_in: shapes do not chain",
+    ),
+    "input_dim mismatch": (
+        _hdr(lambda h: h.__setitem__("input_dim", 5)),
+        "shapes do not chain",
+    ),
+    "nnz beyond shape": (
+        _hdr(lambda h: h["layers"][0].__setitem__("nnz", 10**9)),
+        r"nnz: must be an int in \[0, 48\]",
+    ),
+    "declared nnz differs from data": (
+        _hdr(lambda h: h["layers"][0].__setitem__("nnz", h["layers"][0]["nnz"] - 1)),
+        "layers/0/data: shape must be",
+    ),
+    "unknown activation": (
+        _hdr(lambda h: h["layers"][0].__setitem__("activation", "gelu")),
+        "activation: must be one of",
+    ),
+    "bool as int": (
+        _hdr(lambda h: h.__setitem__("batch_size", True)),
+        "header.batch_size: must be an int",
+    ),
+    "extra header key": (
+        _hdr(lambda h: h.__setitem__("pickle", 1)),
+        "header: keys must be",
+    ),
+    "unknown layer format": (
+        _hdr(lambda h: h["layers"][0].__setitem__("format", "coo")),
+        "format: must be 'csr' or 'dense'",
+    ),
+    "non-finite alpha": (
+        _hdr(lambda h: h["layers"][1].__setitem__("alpha", float("nan"))),
+        "alpha: must be a finite number",
+    ),
+    "header not json": (
+        _edit(lambda a: a.__setitem__("header", np.array("{not json"))),
+        "header: invalid JSON",
+    ),
+    "header not a string": (
+        _edit(lambda a: a.__setitem__("header", np.zeros(3))),
+        "header: must be a 0-d str array",
+    ),
+    "dense instead of csr members": (
+        _hdr(lambda h: h["layers"][0].update(format="dense", nnz=48)),
+        "layers/0/kernel_t: missing member",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MUTATIONS))
+def test_malformed_content_raises(tmp_path, good, case):
+    mutate, match = MUTATIONS[case]
+    bad = _rewrite(tmp_path, mutate(_arrays(good)))
+    with pytest.raises(SparseFormatError, match=match) as info:
+        SparseModel.load(bad)
+    assert str(bad) in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_object_array_refused_without_unpickling(tmp_path, good):
+    arrays = _arrays(good)
+    arrays["layers/0/bias"] = np.array([object()] * 8, dtype=object)
+    bad = tmp_path / "obj.npz"
+    np.savez(bad, **arrays)  # numpy pickles the object array
+    with pytest.raises(SparseFormatError, match="layers/0/bias: object arrays"):
+        SparseModel.load(bad)
+
+
+@given(cut=st.floats(0.0, 0.999))
+def test_truncated_files_raise(tmp_path_factory, cut):
+    folder = tmp_path_factory.mktemp("trunc")
+    path = folder / "m.npz"
+    _model(fmt="dense").save(path)
+    raw = path.read_bytes()
+    (folder / "t.npz").write_bytes(raw[: int(len(raw) * cut)])
+    with pytest.raises(SparseFormatError):
+        SparseModel.load(folder / "t.npz")
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_corrupted_bytes_raise(tmp_path, compressed):
+    path = tmp_path / "m.npz"
+    _model(fmt="dense").save(path, compressed=compressed)
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("layers/1/kernel_t.npy")
+    # flip bytes inside the member's data (after its local header)
+    pos = info.header_offset + 30 + len(info.filename) + 200
+    raw[pos : pos + 8] = b"\xff" * 8
+    (tmp_path / "c.npz").write_bytes(bytes(raw))
+    with pytest.raises(SparseFormatError, match="layers/1/kernel_t"):
+        SparseModel.load(tmp_path / "c.npz")
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"", "not a readable .npz archive"),
+        (b"hello, not a zip at all", "not a readable .npz archive"),
+        (b"\x80\x04K\x01.", "not a readable .npz archive"),  # a pickle
+    ],
+)
+def test_not_an_archive(tmp_path, content, match):
+    path = tmp_path / "x.npz"
+    path.write_bytes(content)
+    with pytest.raises(SparseFormatError, match=match):
+        SparseModel.load(path)
+
+
+def test_single_npy_and_directory(tmp_path):
+    np.save(tmp_path / "a.npy", np.zeros(3))
+    with pytest.raises(SparseFormatError, match="single .npy"):
+        SparseModel.load(tmp_path / "a.npy")
+    with pytest.raises(SparseFormatError):
+        SparseModel.load(tmp_path)
+
+
+def test_zip_with_foreign_member(tmp_path, good):
+    bad = tmp_path / "z.npz"
+    shutil.copy(good, bad)
+    with zipfile.ZipFile(bad, "a") as z:
+        z.writestr("notes.txt", "hi")
+    with pytest.raises(SparseFormatError, match="notes.txt: is not a .npy member"):
+        SparseModel.load(bad)
+
+
+def test_missing_file_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        SparseModel.load(tmp_path / "nope.npz")
+
+
+# ------------------------------------------------------------- numpy only
+
+_NUMPY_ONLY = """
+import sys
+sys.modules["scipy"] = None  # any 'import scipy...' now raises ImportError
+sys.modules["numba"] = None
+import numpy as np
+{import_line}
+sm = SparseModel.load({path!r})
+assert sm.backend == "numpy", sm.backend
+x = np.load({xpath!r})
+np.testing.assert_allclose(sm.predict(x), np.load({ypath!r}), rtol=1e-5, atol=1e-6)
+sm2 = SparseModel.from_layers([(np.eye(3), None, "relu")], format="csr")
+assert sm2.predict(np.ones((1, 3))).tolist() == [[1.0, 1.0, 1.0]]
+assert not any(m == "scipy" or m.startswith(("scipy.", "numba")) for m in sys.modules
+               if sys.modules[m] is not None)
+print("OK")
+"""
+
+
+def _numpy_only_case(tmp_path):
+    rng = np.random.default_rng(9)
+    layers = random_layers(rng, [20, 30, 30, 4], ["relu", "tanh", "softmax"], 0.9)
+    sm = SparseModel.from_layers(layers, format="csr")
+    x = rng.standard_normal((7, 20)).astype(np.float32)
+    sm.save(tmp_path / "m.npz")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", sm.predict(x))
+    return {
+        "path": str(tmp_path / "m.npz"),
+        "xpath": str(tmp_path / "x.npy"),
+        "ypath": str(tmp_path / "y.npy"),
+    }
+
+
+def _run(code, cwd):
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().endswith("OK")
+
+
+def test_runtime_works_without_scipy(tmp_path):
+    paths = _numpy_only_case(tmp_path)
+    code = _NUMPY_ONLY.format(
+        import_line="from sparsecore.runtime import SparseModel", **paths
+    )
+    _run(textwrap.dedent(code), tmp_path)
+
+
+def test_vendored_runtime_folder_needs_only_numpy(tmp_path):
+    # Copy sparsecore/runtime elsewhere under another name and block both
+    # sparsecore and scipy: the folder is self-contained.
+    import sparsecore.runtime as rt
+
+    paths = _numpy_only_case(tmp_path)
+    shutil.copytree(
+        os.path.dirname(rt.__file__),
+        tmp_path / "vendored_rt",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    code = "import sys\nsys.modules['sparsecore'] = None\n" + _NUMPY_ONLY.format(
+        import_line="from vendored_rt import SparseModel", **paths
+    )
+    _run(code, tmp_path)
