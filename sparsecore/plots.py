@@ -1,0 +1,168 @@
+"""Plots of the tutorial experiment and of the inference benchmark.
+
+matplotlib is optional (``pip install "sparsecore[plot]"``) and imported only
+when a plot is drawn. Figures are drawn with :class:`matplotlib.figure.Figure`
+directly, without ``pyplot``, so no GUI backend or global state is involved.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["plot_bench", "plot_experiment", "require_matplotlib"]
+
+_INSTALL = 'pip install "sparsecore[plot]"'
+
+
+def require_matplotlib(what: str = "plotting") -> Any:
+    """Import and return matplotlib, or raise a one-line ImportError.
+
+    Parameters
+    ----------
+    what : str, default='plotting'
+        What needs it, for the message (e.g. ``"--plot"``).
+
+    Raises
+    ------
+    ImportError
+        ``"<what> needs matplotlib, which is not installed; install it with:
+        pip install "sparsecore[plot]""``.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError(
+            f"{what} needs matplotlib, which is not installed; install it with: "
+            f"{_INSTALL}"
+        ) from None
+    return matplotlib
+
+
+def _figure(n_panels: int, width: float) -> tuple[Any, list[Any]]:
+    require_matplotlib()
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, 4.2), layout="constrained")
+    axes = fig.subplots(1, n_panels)
+    return fig, list(np.atleast_1d(axes))
+
+
+def _save(fig: Any, path: str | os.PathLike[str]) -> None:
+    """Save atomically (format from the extension, PNG by default)."""
+    from sparsecore.runtime.format import atomic_write
+
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+    with atomic_write(path) as f:
+        fig.savefig(f, format=ext, dpi=120)
+
+
+def plot_experiment(result: Any, path: str | os.PathLike[str]) -> None:
+    """Draw the tutorial's plots of an :class:`~sparsecore.experiment.ExperimentResult`.
+
+    Left: loss and val_loss per epoch of the dense and the pruned run (log
+    scale), as the tutorial showed. Right: the schedule's sparsity per step
+    and the sparsity the pruned run reached per epoch.
+
+    Parameters
+    ----------
+    result : ExperimentResult or its ``to_dict()``
+    path : str or path-like
+        Output file; the extension picks the format (``.png``, ``.svg``, ...).
+    """
+    d: Mapping[str, Any] = result if isinstance(result, Mapping) else result.to_dict()
+    fig, (ax_loss, ax_sp) = _figure(2, 11.0)
+    epochs = np.arange(1, len(d["dense"]["loss"]) + 1)
+    for run, color in (("dense", "tab:blue"), ("pruned", "tab:orange")):
+        ax_loss.plot(epochs, d[run]["loss"], color=color, label=f"{run} loss")
+        ax_loss.plot(
+            epochs, d[run]["val_loss"], color=color, ls="--", label=f"{run} val_loss"
+        )
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("MSE")
+    ax_loss.set_title("dense vs pruned: loss")
+    ax_loss.legend()
+
+    from sparsecore.prune.schedules import schedule_from_config
+
+    sched = d["schedule"]
+    schedule = schedule_from_config(sched["config"])
+    per_epoch = sched["steps_per_epoch"]
+    end = max(sched["total_steps"], schedule.end_step)
+    steps = np.arange(0, end + 1)
+    ax_sp.plot(
+        steps / per_epoch,
+        schedule.sparsity_at(steps),
+        color="tab:gray",
+        label="schedule s(t)",
+    )
+    pruning = steps[schedule.should_prune_at(steps)]
+    ax_sp.plot(
+        pruning / per_epoch,
+        schedule.sparsity_at(pruning),
+        ".",
+        color="tab:gray",
+        ms=3,
+        label="pruning steps",
+    )
+    achieved = d["pruned"]["sparsity"] or []
+    ax_sp.plot(
+        np.arange(1, len(achieved) + 1),
+        achieved,
+        color="tab:orange",
+        lw=2,
+        label="reached (end of epoch)",
+    )
+    ax_sp.axvline(
+        sched["total_steps"] / per_epoch,
+        color="tab:red",
+        ls=":",
+        label="end of training",
+    )
+    ax_sp.set_xlabel("epoch")
+    ax_sp.set_ylabel("sparsity")
+    ax_sp.set_ylim(0, 1)
+    ax_sp.set_title("PolynomialDecay schedule and reached sparsity")
+    ax_sp.legend(loc="lower right")
+    _save(fig, path)
+
+
+def plot_bench(
+    rows: Sequence[Mapping[str, Any]],
+    path: str | os.PathLike[str],
+    *,
+    x: str = "sparsity",
+    y: str = "speedup",
+    group: str = "batch",
+) -> None:
+    """Plot speedup over dense against sparsity, one line per batch size.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Benchmark measurements with keys `x`, `y` and `group` (as returned by
+        :func:`sparsecore.bench.run_inference_sweep`).
+    path : str or path-like
+        Output file.
+    x, y, group : str
+        The keys to read.
+    """
+    fig, (ax,) = _figure(1, 7.0)
+    groups: dict[Any, list[tuple[float, float]]] = {}
+    for row in rows:
+        groups.setdefault(row[group], []).append((float(row[x]), float(row[y])))
+    for key in sorted(groups):
+        pts = sorted(groups[key])
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=f"{group} {key}")
+    ax.axhline(1.0, color="black", lw=0.8, ls="--", label="dense")
+    ax.set_yscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"{y} over dense")
+    ax.set_title("sparse inference speedup over dense")
+    ax.legend()
+    _save(fig, path)

@@ -1,0 +1,499 @@
+"""Tests for the ``sparsecore`` command, each run in a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from sparsecore.prune import keep_count
+from sparsecore.runtime import atomic_savez
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def run(*args, cwd=None, timeout=120):
+    """Run ``python -m sparsecore ARGS``; return (code, stdout, stderr)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "sparsecore", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env={**os.environ, "PYTHONWARNINGS": ""},
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def assert_one_line_error(code, err, expected_code, *needles):
+    assert code == expected_code, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("sparsecore")
+    assert ": error: " in lines[0]
+    for needle in needles:
+        assert needle in lines[0]
+
+
+@pytest.fixture
+def weights(tmp_path):
+    """An .npz like one exported from a framework: kernels, biases, an int."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "dense/kernel": rng.standard_normal((48, 32)).astype(np.float32),
+        "dense/bias": rng.standard_normal(32).astype(np.float32),
+        "out/kernel": rng.standard_normal((32, 3)),  # float64
+        "out/bias": np.zeros(3),
+        "conv/kernel": rng.standard_normal((3, 3, 2, 4)).astype(np.float32),
+        "embedding/ids": rng.integers(0, 9, size=(5, 6)),
+        "step": np.int64(7),
+    }
+    path = tmp_path / "w.npz"
+    np.savez(path, **arrays)
+    return path, arrays
+
+
+def load(path):
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+# ----------------------------------------------------------------- top level
+def test_version():
+    from sparsecore import __version__
+
+    code, out, _ = run("--version")
+    assert code == 0 and out.strip() == f"sparsecore {__version__}"
+
+
+def test_help_lists_commands_and_examples():
+    code, out, _ = run("--help")
+    assert code == 0
+    for cmd in ("demo", "bench", "prune", "inspect"):
+        assert cmd in out
+    assert "examples:" in out
+
+
+@pytest.mark.parametrize("command", ["demo", "bench", "prune", "inspect"])
+def test_every_command_has_help_with_examples(command):
+    code, out, err = run(command, "--help")
+    assert code == 0, err
+    assert "examples:" in out
+    assert f"sparsecore {command}" in out.split("examples:")[1]
+
+
+def test_no_command_is_a_one_line_usage_error():
+    code, _, err = run()
+    assert_one_line_error(code, err, 2, "COMMAND")
+
+
+def test_unknown_command():
+    code, _, err = run("train")
+    assert_one_line_error(code, err, 2, "invalid choice: 'train'")
+
+
+def test_python_dash_m_and_console_script_entry_point():
+    from importlib.metadata import entry_points
+
+    (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "sparsecore"]
+    assert ep.value == "sparsecore.cli:main"
+
+
+def test_startup_imports_nothing_heavy(weights):
+    path, _ = weights
+    code = (
+        "import sys\n"
+        "from sparsecore.cli import main\n"
+        f"assert main(['inspect', {str(path)!r}]) == 0\n"
+        "heavy = [m for m in ('matplotlib', 'torch', 'sklearn') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+# ----------------------------------------------------------------- inspect
+def test_inspect_weights(weights):
+    path, arrays = weights
+    a = arrays["dense/kernel"].copy()
+    a[:12] = 0  # 12 of 48 rows: sparsity 0.25
+    np.savez(path, **{**arrays, "dense/kernel": a})
+    code, out, err = run("inspect", path)
+    assert code == 0, err
+    lines = {ln.split()[0]: ln.split() for ln in out.splitlines()[2:] if ln.strip()}
+    row = lines["dense/kernel"]
+    assert row[1:] == ["48x32", "float32", f"{36 * 32:,}", "0.2500", f"{a.nbytes:,}"]
+    assert lines["out/bias"][4] == "1.0000"  # all zeros
+    assert lines["step"][1] == "scalar"
+    assert "7 arrays" in out
+
+
+def test_inspect_sparse_model(tmp_path):
+    from sparsecore.runtime.model import SparseModel
+
+    rng = np.random.default_rng(1)
+    k0 = rng.standard_normal((20, 16)).astype(np.float32)
+    k0[rng.random(k0.shape) < 0.9] = 0
+    k1 = rng.standard_normal((16, 2)).astype(np.float32)
+    sm = SparseModel.from_layers(
+        [(k0, np.zeros(16, np.float32), "relu"), (k1, np.zeros(2, np.float32), None)],
+        format="csr",
+    )
+    path = tmp_path / "model.npz"
+    sm.save(path)
+    code, out, err = run("inspect", path)
+    assert code == 0, err
+    assert "saved SparseModel" in out
+    assert "csr" in out
+
+
+def test_inspect_malformed_sparse_model(tmp_path):
+    from sparsecore.runtime.model import SparseModel
+
+    k = np.eye(4, dtype=np.float32)
+    path = tmp_path / "model.npz"
+    SparseModel.from_layers([(k, np.zeros(4, np.float32), None)], format="csr").save(
+        path
+    )
+    arrays = load(path)
+    arrays["layers/0/indices"] = arrays["layers/0/indices"] + 100  # out of range
+    atomic_savez(path, arrays)
+    code, _, err = run("inspect", path)
+    assert_one_line_error(code, err, 1, "model.npz", "indices")
+
+
+def _truncated(tmp_path, weights):
+    path, _ = weights
+    data = path.read_bytes()
+    bad = tmp_path / "truncated.npz"
+    bad.write_bytes(data[: len(data) // 2])
+    return bad
+
+
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        (lambda p, w: p / "missing.npz", "no such file: "),
+        (lambda p, w: p, "is a directory"),
+        (
+            lambda p, w: (p / "text.npz").write_text("hello") and p / "text.npz",
+            "not an .npz file",
+        ),
+        (_truncated, "not"),
+        (
+            lambda p, w: (np.save(p / "a.npy", np.ones(3)), p / "a.npy")[1],
+            "not an .npz file",
+        ),
+        (
+            lambda p, w: (
+                np.savez(p / "obj.npz", a=np.array([{"x": 1}], dtype=object)),
+                p / "obj.npz",
+            )[1],
+            "object arrays",
+        ),
+        (
+            lambda p, w: (np.savez(p / "empty.npz"), p / "empty.npz")[1],
+            "holds no arrays",
+        ),
+    ],
+    ids=["missing", "directory", "text", "truncated", "npy", "object", "empty"],
+)
+def test_inspect_malformed_file(tmp_path, weights, make, needle):
+    path = make(tmp_path, weights)
+    code, _, err = run("inspect", path)
+    assert_one_line_error(code, err, 1, needle)
+
+
+# ----------------------------------------------------------------- prune
+@pytest.mark.parametrize("sparsity", [0.0, 0.3, 0.75, 0.999])
+def test_prune_reaches_the_sparsity_exactly(tmp_path, weights, sparsity):
+    path, arrays = weights
+    out_path = tmp_path / "p.npz"
+    code, out, err = run("prune", path, "-o", out_path, "--sparsity", sparsity)
+    assert code == 0, err
+    pruned = load(out_path)
+    assert sorted(pruned) == sorted(arrays)
+    for name in ("dense/kernel", "out/kernel"):
+        a, b = arrays[name], pruned[name]
+        assert b.dtype == a.dtype and b.shape == a.shape
+        assert np.count_nonzero(b) == keep_count(a.size, sparsity)
+        kept = b != 0
+        np.testing.assert_array_equal(b[kept], a[kept])  # survivors unchanged
+        # the largest magnitudes survive
+        assert np.abs(a[kept]).min() >= np.abs(a[~kept]).max(initial=0)
+    for name in ("dense/bias", "out/bias", "conv/kernel", "embedding/ids", "step"):
+        np.testing.assert_array_equal(pruned[name], arrays[name])
+        assert pruned[name].dtype == arrays[name].dtype
+    assert "dense/kernel" in out and "pruned" in out
+    assert "kept (1-D" in out and "kept (4-D" in out and "not floating" in out
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_prune_report_numbers(tmp_path, weights):
+    path, _ = weights
+    code, out, err = run("prune", path, "-o", tmp_path / "p.npz", "--sparsity", "0.75")
+    assert code == 0, err
+    row = next(ln.split() for ln in out.splitlines() if ln.startswith("dense/kernel"))
+    assert row[1:6] == ["48x32", "0.0000", "0.7500", "384", "pruned"]
+
+
+def test_prune_global(tmp_path, weights):
+    path, arrays = weights
+    out_path = tmp_path / "p.npz"
+    code, _, err = run(
+        "prune", path, "-o", out_path, "--sparsity", "0.6", "--scope", "global"
+    )
+    assert code == 0, err
+    pruned = load(out_path)
+    names = ("dense/kernel", "out/kernel")
+    total = sum(arrays[n].size for n in names)
+    assert sum(np.count_nonzero(pruned[n]) for n in names) == keep_count(total, 0.6)
+
+
+def test_prune_structured_removes_whole_columns(tmp_path, weights):
+    path, arrays = weights
+    out_path = tmp_path / "p.npz"
+    code, _, err = run(
+        "prune",
+        path,
+        "-o",
+        out_path,
+        "--sparsity",
+        "0.5",
+        "--criterion",
+        "structured",
+        "--include",
+        "dense/*",
+    )
+    assert code == 0, err
+    b = load(out_path)["dense/kernel"]
+    zero_cols = np.all(b == 0, axis=0)
+    assert zero_cols.sum() == 32 - keep_count(32, 0.5)
+    assert np.all(b[:, ~zero_cols] != 0)
+    np.testing.assert_array_equal(load(out_path)["out/kernel"], arrays["out/kernel"])
+
+
+def test_prune_nm(tmp_path, weights):
+    path, _ = weights
+    out_path = tmp_path / "p.npz"
+    code, out, err = run(
+        "prune", path, "-o", out_path, "--nm", "2:4", "--include", "dense/kernel"
+    )
+    assert code == 0, err
+    b = load(out_path)["dense/kernel"]
+    groups = (b != 0).reshape(12, 4, 32)  # groups of 4 along the input axis
+    assert np.all(groups.sum(axis=1) == 2)
+    assert "N:M 2:4" in out
+
+
+def test_prune_block(tmp_path, weights):
+    path, _ = weights
+    out_path = tmp_path / "p.npz"
+    code, _, err = run(
+        "prune",
+        path,
+        "-o",
+        out_path,
+        "--sparsity",
+        "0.5",
+        "--block",
+        "4x4",
+        "--include",
+        "dense/kernel",
+    )
+    assert code == 0, err
+    blocks = (load(out_path)["dense/kernel"] != 0).reshape(12, 4, 8, 4)
+    per_block = blocks.sum(axis=(1, 3))
+    assert set(np.unique(per_block)) <= {0, 16}
+    assert (per_block == 16).sum() == keep_count(96, 0.5)
+
+
+def test_prune_random_is_seeded(tmp_path, weights):
+    path, _ = weights
+    outs = []
+    for i, seed in enumerate((1, 1, 2)):
+        out_path = tmp_path / f"p{i}.npz"
+        code, _, err = run(
+            "prune",
+            path,
+            "-o",
+            out_path,
+            "--sparsity",
+            "0.5",
+            "--criterion",
+            "random",
+            "--seed",
+            seed,
+        )
+        assert code == 0, err
+        outs.append(load(out_path)["dense/kernel"] != 0)
+    assert np.array_equal(outs[0], outs[1]) and not np.array_equal(outs[0], outs[2])
+    assert outs[0].sum() == keep_count(48 * 32, 0.5)
+
+
+def test_prune_compress_and_overwrite_in_place(tmp_path, weights):
+    path, arrays = weights
+    code, _, err = run("prune", path, "-o", path, "--sparsity", "0.9", "--compress")
+    assert code == 0, err
+    with zipfile.ZipFile(path) as zf:
+        assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in zf.infolist())
+    assert np.count_nonzero(load(path)["dense/kernel"]) == keep_count(48 * 32, 0.9)
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code", "needle"),
+    [
+        (["--sparsity", "1.0"], 2, "sparsity must be a float in [0, 1); got '1.0'"),
+        (["--sparsity", "-0.1"], 2, "got '-0.1'"),
+        (["--sparsity", "lots"], 2, "got 'lots'"),
+        (["--sparsity", "0.5", "--criterion", "l2"], 2, "invalid choice: 'l2'"),
+        (["--sparsity", "0.5", "--scope", "model"], 2, "invalid choice: 'model'"),
+        (["--sparsity", "0.5", "--block", "4"], 2, "HxW"),
+        (["--nm", "2-4"], 2, "N:M"),
+        ([], 1, "needs --sparsity"),
+        (["--nm", "4:4"], 1, "0 <= N < M"),
+        (["--nm", "2:4", "--sparsity", "0.5"], 1, "do not also give --sparsity"),
+        (["--nm", "2:5", "--include", "dense/kernel"], 1, "'dense/kernel'"),
+        (
+            ["--sparsity", "0.5", "--scope", "global", "--criterion", "random"],
+            1,
+            "--scope global needs --criterion magnitude",
+        ),
+        (
+            ["--sparsity", "0.5", "--block", "2x2", "--criterion", "structured"],
+            1,
+            "--block needs --criterion magnitude",
+        ),
+        (["--sparsity", "0.5", "--include", "nothing*"], 1, "no array to prune"),
+    ],
+)
+def test_prune_bad_options(tmp_path, weights, args, exit_code, needle):
+    path, _ = weights
+    out_path = tmp_path / "p.npz"
+    code, _, err = run("prune", path, "-o", out_path, *args)
+    assert_one_line_error(code, err, exit_code, needle)
+    assert not out_path.exists()
+
+
+def test_prune_bad_files(tmp_path, weights):
+    path, arrays = weights
+    code, _, err = run(
+        "prune", tmp_path / "none.npz", "-o", tmp_path / "p.npz", "--sparsity", "0.5"
+    )
+    assert_one_line_error(code, err, 1, "no such file")
+    code, _, err = run(
+        "prune", path, "-o", tmp_path / "no" / "p.npz", "--sparsity", "0.5"
+    )
+    assert_one_line_error(code, err, 1, "does not exist")
+    bad = {**arrays, "dense/kernel": np.full((4, 4), np.nan, np.float32)}
+    np.savez(path, **bad)
+    code, _, err = run("prune", path, "-o", tmp_path / "p.npz", "--sparsity", "0.5")
+    assert_one_line_error(code, err, 1, "'dense/kernel'", "finite")
+
+
+# ----------------------------------------------------------------- demo
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo")
+    code, out, err = run(
+        "demo",
+        "--quick",
+        "--json",
+        "demo.json",
+        "--plot",
+        "demo.png",
+        "--save-dir",
+        ".",
+        cwd=folder,
+        timeout=300,
+    )
+    return folder, code, out, err
+
+
+def test_demo_quick_end_to_end(quick_demo):
+    folder, code, out, err = quick_demo
+    assert code == 0, err
+    assert "Traceback" not in err and "warning" not in err  # schedule completes
+    epochs = 30
+    for label in ("dense", "pruned"):
+        lines = [ln for ln in out.splitlines() if ln.startswith(f"[{label}] epoch")]
+        assert len(lines) == epochs
+        assert lines[-1].startswith(f"[{label}] epoch {epochs}/{epochs}")
+    d = json.loads((folder / "demo.json").read_text())
+    for run_ in ("dense", "pruned"):
+        assert len(d[run_]["val_loss"]) == epochs
+        assert d[run_]["final_val_loss"] == d[run_]["val_loss"][-1]
+        assert f"{d[run_]['final_val_loss']:.6f}" in out
+    kernels = [w for w in d["sparsity"]["pruned"]["weights"] if w["pruned"]]
+    for w in kernels:
+        assert w["nonzeros"] == keep_count(w["size"], 0.75)
+    assert d["schedule"]["completed"] is True
+    assert "kernel sparsity" in out and "0.7500" in out
+    assert d["file_bytes"]["pruned_csr"] < d["file_bytes"]["dense"]
+    assert "inference, batch 1024" in out
+    assert (folder / "demo.png").read_bytes()[:8] == PNG
+    for name, size in d["file_bytes"].items():
+        assert (folder / f"{name}.npz").stat().st_size == size
+
+
+def test_demo_saved_model_is_inspectable(quick_demo):
+    folder, code, _, _ = quick_demo
+    assert code == 0
+    code, out, err = run("inspect", folder / "pruned_csr.npz")
+    assert code == 0, err
+    assert "saved SparseModel" in out
+
+
+def test_demo_warns_once_when_the_schedule_cannot_complete(tmp_path):
+    # 2 epochs x 13 steps = 26 steps < begin_step 100: nothing is pruned.
+    code, out, err = run("demo", "--quick", "--epochs", "2", "-q", cwd=tmp_path)
+    assert code == 0, err
+    assert "Traceback" not in err
+    warnings = [ln for ln in err.splitlines() if ln.startswith("sparsecore: warning:")]
+    assert len(warnings) == 1, err
+    assert "nothing will be pruned" in warnings[0]
+    assert "NOT completed" in out
+    assert "[dense] epoch" not in out  # -q
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code", "needle"),
+    [
+        (["--final-sparsity", "1"], 2, "sparsity must be a float in [0, 1)"),
+        (["--epochs", "0"], 2, "must be an int in [1, inf)"),
+        (["--scope", "all"], 2, "invalid choice: 'all'"),
+        (["--begin-step", "50", "--end-step", "10"], 1, "end_step must be"),
+        (["--json", "no/such/dir/x.json"], 1, "does not exist"),
+        (["--save-dir", "missing"], 1, "not an existing folder"),
+    ],
+)
+def test_demo_bad_options(tmp_path, args, exit_code, needle):
+    code, out, err = run("demo", "--quick", *args, cwd=tmp_path)
+    assert_one_line_error(code, err, exit_code, needle)
+    assert "epoch" not in out  # fails before training
+
+
+def test_demo_plot_without_matplotlib(tmp_path):
+    code = (
+        "import sys\n"
+        "sys.modules['matplotlib'] = None\n"
+        "from sparsecore.cli import main\n"
+        "sys.exit(main(['demo', '--quick', '--plot', 'x.png']))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert_one_line_error(
+        proc.returncode,
+        proc.stderr,
+        1,
+        "needs matplotlib",
+        'pip install "sparsecore[plot]"',
+    )
+    assert "epoch" not in proc.stdout

@@ -1,0 +1,78 @@
+"""Tests for sparsecore.plots (skipped where matplotlib is not installed)."""
+
+import sys
+
+import pytest
+
+from sparsecore import plots
+from sparsecore.experiment import ExperimentConfig, run_experiment
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_require_matplotlib_message(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails
+    with pytest.raises(ImportError) as info:
+        plots.require_matplotlib("--plot")
+    msg = str(info.value)
+    assert msg == (
+        "--plot needs matplotlib, which is not installed; install it with: "
+        'pip install "sparsecore[plot]"'
+    )
+    assert "\n" not in msg
+
+
+def test_importing_plots_does_not_import_matplotlib():
+    import subprocess
+
+    code = "import sys, sparsecore.plots; print('matplotlib' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+@pytest.fixture(scope="module")
+def result():
+    cfg = ExperimentConfig.quick(
+        n_samples=200,
+        n_features=10,
+        n_informative=5,
+        hidden=(8,),
+        epochs=3,
+        batch_size=32,
+        begin_step=2,
+        end_step=10,
+        frequency=2,
+        timing_budget=0.0,
+    )
+    return run_experiment(cfg)
+
+
+def test_plot_experiment_writes_png(result, tmp_path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "demo.png"
+    plots.plot_experiment(result, path)
+    assert path.read_bytes()[:8] == PNG
+    # the JSON form works too, and the extension picks the format
+    plots.plot_experiment(result.to_dict(), tmp_path / "demo.svg")
+    assert b"<svg" in (tmp_path / "demo.svg").read_bytes()[:500]
+
+
+def test_plot_bench_writes_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    rows = [
+        {"sparsity": s, "batch": b, "speedup": 1 + s * b / 100}
+        for s in (0.5, 0.9)
+        for b in (1, 16)
+    ]
+    path = tmp_path / "bench.png"
+    plots.plot_bench(rows, path)
+    assert path.read_bytes()[:8] == PNG
+
+
+def test_plot_leaves_no_partial_file(result, tmp_path):
+    pytest.importorskip("matplotlib")
+    with pytest.raises(ValueError):
+        plots.plot_experiment(result, tmp_path / "demo.notaformat")
+    assert list(tmp_path.iterdir()) == []
