@@ -504,7 +504,7 @@ def _deploy(
     log: Log | None,
 ) -> tuple[dict[str, int], dict[str, dict[str, Any]], float]:
     """Save sizes, inference timings and the largest output difference."""
-    from sparsecore.runtime.model import SparseModel
+    from sparsecore.runtime import SparseModel
 
     # The dense baseline keeps every neuron (compact=False): it costs what the
     # dense run's model costs, zeros included.

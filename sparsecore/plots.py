@@ -8,12 +8,13 @@ directly, without ``pyplot``, so no GUI backend or global state is involved.
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_bench", "plot_experiment", "require_matplotlib"]
+__all__ = ["plot_bench", "plot_experiment", "plot_schedule", "require_matplotlib"]
 
 _INSTALL = 'pip install "sparsecore[plot]"'
 
@@ -165,4 +166,69 @@ def plot_bench(
     ax.set_ylabel(f"{y} over dense")
     ax.set_title("sparse inference speedup over dense")
     ax.legend()
+    _save(fig, path)
+
+
+def plot_schedule(
+    schedule: Any,
+    path: str | os.PathLike[str],
+    *,
+    steps_per_epoch: int = 1,
+    marks: Mapping[str, int] | None = None,
+    until: int | None = None,
+) -> None:
+    """Plot a pruning schedule's sparsity against training time.
+
+    Parameters
+    ----------
+    schedule : PruningSchedule
+        E.g. ``PolynomialDecay(0.0, 0.75, begin_step=1000, end_step=5000)``.
+    path : str or path-like
+        Output file.
+    steps_per_epoch : int, default=1
+        With 1 the x axis is in steps; otherwise in epochs.
+    marks : dict of str to int, optional
+        Label -> step of vertical lines (e.g. ``{"200 epochs": 1600}``), each
+        annotated with the sparsity reached by then.
+    until : int, optional
+        Last step drawn; default 30 % past the last mark or `end_step`.
+    """
+    marks = dict(marks or {})
+    last = max([schedule.end_step, *marks.values()])
+    until = until if until is not None else int(last * 1.3) + 1
+    steps = np.arange(0, until + 1)
+    scale = float(steps_per_epoch)
+    fig, (ax,) = _figure(1, 7.0)
+    ax.plot(
+        steps / scale,
+        schedule.sparsity_at(steps),
+        color="tab:blue",
+        label="sparsity s(t)",
+    )
+    pruning = steps[schedule.should_prune_at(steps)]
+    ax.plot(
+        pruning / scale,
+        schedule.sparsity_at(pruning),
+        ".",
+        color="tab:blue",
+        ms=4,
+        label=f"pruning steps (every {schedule.frequency})",
+    )
+    for i, (label, step) in enumerate(marks.items()):
+        done = schedule.last_pruning_step(step)
+        reached = 0.0 if done is None or done < 1 else float(schedule.sparsity_at(done))
+        color = f"C{(i + 1) % 10}"
+        ax.axvline(step / scale, color=color, ls=":")
+        ax.annotate(
+            f"{label}: {reached:.3g}",
+            (step / scale, reached),
+            xytext=(5, -15),
+            textcoords="offset points",
+            color=color,
+        )
+    ax.set_xlabel("epoch" if steps_per_epoch != 1 else "step")
+    ax.set_ylabel("sparsity")
+    ax.set_ylim(0, 1)
+    ax.set_title(textwrap.fill(repr(schedule), 70), fontsize=9)
+    ax.legend(loc="upper left")
     _save(fig, path)

@@ -135,7 +135,7 @@ def test_inspect_weights(weights):
 
 
 def test_inspect_sparse_model(tmp_path):
-    from sparsecore.runtime.model import SparseModel
+    from sparsecore.runtime import SparseModel
 
     rng = np.random.default_rng(1)
     k0 = rng.standard_normal((20, 16)).astype(np.float32)
@@ -154,7 +154,7 @@ def test_inspect_sparse_model(tmp_path):
 
 
 def test_inspect_malformed_sparse_model(tmp_path):
-    from sparsecore.runtime.model import SparseModel
+    from sparsecore.runtime import SparseModel
 
     k = np.eye(4, dtype=np.float32)
     path = tmp_path / "model.npz"

@@ -251,7 +251,7 @@ def test_incomplete_schedule_reports_the_reached_sparsity():
 
 
 def test_save_dir_keeps_the_models(tmp_path):
-    from sparsecore.runtime.model import SparseModel
+    from sparsecore.runtime import SparseModel
 
     result = run_experiment(TINY.replace(epochs=3, end_step=10), save_dir=tmp_path)
     names = sorted(os.listdir(tmp_path))

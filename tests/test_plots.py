@@ -76,3 +76,15 @@ def test_plot_leaves_no_partial_file(result, tmp_path):
     with pytest.raises(ValueError):
         plots.plot_experiment(result, tmp_path / "demo.notaformat")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_schedule_writes_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    from sparsecore.prune import PolynomialDecay
+
+    schedule = PolynomialDecay(0.0, 0.75, begin_step=1000, end_step=5000)
+    path = tmp_path / "schedule.png"
+    plots.plot_schedule(
+        schedule, path, steps_per_epoch=8, marks={"200 epochs": 1600, "700": 5600}
+    )
+    assert path.read_bytes()[:8] == PNG
