@@ -1,0 +1,733 @@
+"""Pruner: steps, strict and tfmot dynamics, warnings, strip, state, the tutorial."""
+
+import json
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+
+import sparsecore as sc
+from sparsecore.prune import (
+    ConstantSparsity,
+    PolynomialDecay,
+    Pruner,
+    PruningScheduleWarning,
+    keep_count,
+    magnitude_mask,
+    nm_mask,
+    sparsity_report,
+    strip_pruning,
+)
+
+
+def make_model(n_in=12, hidden=16, seed=0, optimizer=None, dtype="float32"):
+    model = sc.Sequential(
+        [sc.Dense(hidden), sc.ReLU(), sc.Dense(hidden), sc.ReLU(), sc.Dense(1)],
+        input_dim=n_in,
+        seed=seed,
+        dtype=dtype,
+    )
+    model.compile("mse", optimizer or sc.Adam(1e-2))
+    return model
+
+
+def make_data(n=80, n_in=12, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, n_in)).astype(np.float32)
+    y = (
+        x[:, :3].sum(axis=1, keepdims=True) + 0.1 * rng.standard_normal((n, 1))
+    ).astype(np.float32)
+    return x, y
+
+
+def kernels(model):
+    return {n: w for n, w in model.weights().items() if n.endswith("/kernel")}
+
+
+class StrictChecker(sc.Callback):
+    """After every optimizer step: pruned weights and their slots exactly zero."""
+
+    def __init__(self, pruner):
+        super().__init__()
+        self.pruner = pruner
+        self.checked = 0
+        self.masks_seen = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # Runs after the pruner (list order): masks are applied before forward.
+        for name, m in self.pruner.masks.items():
+            assert np.all(self.model.weights()[name][~m] == 0)
+        if not self.masks_seen or any(
+            not np.array_equal(m, self.masks_seen[-1][n])
+            for n, m in self.pruner.masks.items()
+        ):
+            self.masks_seen.append(self.pruner.masks)
+
+    def on_before_optimizer_step(self):
+        for name, m in self.pruner.masks.items():
+            assert np.all(self.model.gradients()[name][~m] == 0)
+
+    def on_after_optimizer_step(self):
+        for name, m in self.pruner.masks.items():
+            assert np.all(self.model.weights()[name][~m] == 0)
+            for slot in self.model.optimizer.state[name].values():
+                assert np.all(slot[~m] == 0)
+        self.checked += 1
+
+
+# ----------------------------------------------------------------------- dynamics
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        lambda: sc.SGD(0.05, momentum=0.9),
+        lambda: sc.SGD(0.05, momentum=0.9, nesterov=True),
+        lambda: sc.Adam(1e-2),
+        lambda: sc.AdamW(1e-2, weight_decay=0.1),
+    ],
+)
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"scope": "global"},
+        {"criterion": "structured"},
+        {"criterion": "random", "seed": 3},
+        {"block_size": (2, 4), "block_pooling": "max"},
+    ],
+)
+def test_pruned_weights_exactly_zero_after_every_step(optimizer, options):
+    x, y = make_data()
+    model = make_model(optimizer=optimizer())
+    schedule = PolynomialDecay(0.1, 0.8, begin_step=3, end_step=33, frequency=5)
+    pruner = Pruner(schedule, **options)
+    checker = StrictChecker(pruner)
+    model.fit(x, y, epochs=5, batch_size=10, callbacks=[pruner, checker], verbose=0)
+    assert checker.checked == pruner.step == 40
+    # Nested masks under the non-decreasing schedule.
+    assert len(checker.masks_seen) >= 6
+    for old, new in zip(checker.masks_seen, checker.masks_seen[1:], strict=False):
+        for name in old:
+            assert not np.any(new[name] & ~old[name])
+
+
+def test_strict_mask_is_ranked_among_kept_weights():
+    x, y = make_data()
+    model = make_model(optimizer=sc.SGD(0.1))
+    pruner = Pruner(PolynomialDecay(0.2, 0.6, 2, 10, frequency=4))
+    seen = {}
+
+    class Before(sc.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen["w"] = {n: w.copy() for n, w in kernels(self.model).items()}
+            seen["masks"] = pruner.masks
+
+    class After(sc.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            should, s = pruner.schedule(pruner.step)
+            if should:
+                for n, m in pruner.masks.items():
+                    expected = magnitude_mask(
+                        seen["w"][n], s, prev_mask=seen["masks"][n]
+                    )
+                    assert np.array_equal(m, expected)
+                    n_kept = keep_count(m.size, s)
+                    assert np.count_nonzero(m) == n_kept
+                    assert np.count_nonzero(self.model.weights()[n]) <= n_kept
+
+    model.fit(
+        x, y, epochs=2, batch_size=10, callbacks=[Before(), pruner, After()], verbose=0
+    )
+
+
+def test_tfmot_dynamics_dense_gradients_and_regrowth():
+    x, y = make_data()
+    model = make_model(optimizer=sc.SGD(0.05))
+    pruner = Pruner(
+        ConstantSparsity(0.5, begin_step=1, frequency=3), mask_gradients=False
+    )
+    seen, moved = {}, []
+
+    class Before(sc.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen["w"] = {n: w.copy() for n, w in kernels(self.model).items()}
+
+    class After(sc.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            should, s = pruner.schedule(pruner.step)
+            for n, m in pruner.masks.items():
+                if should:  # re-ranked from scratch, no prev mask
+                    assert np.array_equal(m, magnitude_mask(seen["w"][n], s))
+                assert np.all(self.model.weights()[n][~m] == 0)  # masked before forward
+
+        def on_after_optimizer_step(self):
+            # Dense gradients: the optimizer moves pruned weights off zero.
+            moved.append(
+                any(
+                    np.any(self.model.weights()[n][~m] != 0)
+                    for n, m in pruner.masks.items()
+                )
+            )
+
+    model.fit(
+        x, y, epochs=3, batch_size=10, callbacks=[Before(), pruner, After()], verbose=0
+    )
+    assert all(moved)
+    for n, m in pruner.masks.items():  # re-masked at epoch end, as tfmot
+        assert np.all(model.weights()[n][~m] == 0)
+
+
+def test_tfmot_mode_masks_can_regrow():
+    x, y = make_data()
+    model = make_model(optimizer=sc.SGD(0.2))
+    pruner = Pruner(
+        ConstantSparsity(0.5, begin_step=1, frequency=2), mask_gradients=False
+    )
+    history = []
+
+    class Record(sc.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            history.append(pruner.masks)
+
+    model.fit(x, y, epochs=4, batch_size=10, callbacks=[pruner, Record()], verbose=0)
+    regrown = any(
+        np.any(new[n] & ~old[n])
+        for old, new in zip(history, history[1:], strict=False)
+        for n in old
+    )
+    assert regrown
+
+
+def test_biases_never_touched():
+    x, y = make_data()
+    model = make_model()
+    pruner = Pruner(ConstantSparsity(0.5, begin_step=1, frequency=1))
+    model.fit(x, y, epochs=2, batch_size=10, callbacks=[pruner], verbose=0)
+    assert set(pruner.masks) == {"dense_0/kernel", "dense_1/kernel", "dense_2/kernel"}
+    biases = [n for n in model.weights() if n.endswith("/bias")]
+    # Through the hooks directly: biases, their gradients and slots, all untouched.
+    rng = np.random.default_rng(0)
+    arrays = [model.weights(), model.gradients(), *model.optimizer.state.values()]
+    for name in biases:
+        model.weights()[name][...] = rng.standard_normal(model.weights()[name].shape)
+        model.gradients()[name][...] = rng.standard_normal(model.weights()[name].shape)
+        for slot in model.optimizer.state[name].values():
+            slot[...] = rng.standard_normal(slot.shape)
+    before = {name: model.weights()[name].copy() for name in biases}
+    saved = [{k: v.copy() for k, v in d.items()} for d in arrays]
+    pruner.on_train_batch_begin(0)  # a pruning step
+    pruner.on_before_optimizer_step()
+    pruner.on_after_optimizer_step()
+    for d, old in zip(arrays, saved, strict=True):
+        for name in biases:
+            if name in d:
+                assert np.array_equal(d[name], old[name])
+    for name in biases:
+        assert np.array_equal(model.weights()[name], before[name])
+        assert np.count_nonzero(model.weights()[name]) == model.weights()[name].size
+
+
+def test_pruner_that_never_prunes_changes_nothing():
+    x, y = make_data()
+    dense, pruned = make_model(), make_model()
+    dense.fit(x, y, epochs=3, batch_size=10, verbose=0, seed=1)
+    pruner = Pruner(ConstantSparsity(0.5, begin_step=1000, frequency=1))
+    with pytest.warns(PruningScheduleWarning, match="nothing will be pruned"):
+        pruned.fit(x, y, epochs=3, batch_size=10, callbacks=[pruner], verbose=0, seed=1)
+    for a, b in zip(dense.get_weights(), pruned.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+
+
+# ----------------------------------------------------------------------- steps
+def test_steps_count_over_epochs_and_fit_calls_not_inference():
+    x, y = make_data()
+    schedule = PolynomialDecay(0.0, 0.7, begin_step=4, end_step=44, frequency=8)
+    one = make_model()
+    p1 = Pruner(schedule)
+    one.fit(x, y, epochs=6, batch_size=10, callbacks=[p1], verbose=0, seed=5)
+
+    two = make_model()
+    p2 = Pruner(schedule)
+    with pytest.warns(PruningScheduleWarning, match="24 < 44"):
+        two.fit(x, y, epochs=3, batch_size=10, callbacks=[p2], verbose=0, seed=5)
+    assert p2.step == 24
+    masks = p2.masks
+    two.predict(x)
+    two.evaluate(x, y)
+    assert p2.step == 24
+    assert all(np.array_equal(masks[n], m) for n, m in p2.masks.items())
+    two.fit(
+        x,
+        y,
+        epochs=6,
+        initial_epoch=3,
+        batch_size=10,
+        callbacks=[p2],
+        verbose=0,
+        seed=5,
+    )
+    assert p1.step == p2.step == 48
+    for a, b in zip(one.get_weights(), two.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_history_records_sparsity_per_epoch():
+    x, y = make_data()
+    model = make_model()
+    schedule = PolynomialDecay(0.0, 0.75, begin_step=8, end_step=40, frequency=8)
+    pruner = Pruner(schedule)
+    history = model.fit(
+        x,
+        y,
+        epochs=6,
+        batch_size=10,
+        callbacks=[pruner],
+        verbose=0,
+        validation_data=(x, y),
+    )
+    sp = history.history["sparsity"]
+    assert len(sp) == 6 and sp[0] == 0.0
+    n = sum(w.size for w in kernels(model).values())
+    for epoch, value in enumerate(sp):
+        step = 8 * (epoch + 1)
+        s = schedule.sparsity_at(schedule.last_pruning_step(step))
+        kept = sum(keep_count(w.size, float(s)) for w in kernels(model).values())
+        assert value == pytest.approx(1 - kept / n, abs=0, rel=1e-15)
+    assert pruner.sparsity == sp[-1]
+
+
+def test_nm_mask_computed_once_at_begin():
+    x, y = make_data(n_in=12)
+    model = make_model(hidden=16)
+    pruner = Pruner(ConstantSparsity(0.5, begin_step=3), criterion="nm", nm=(2, 4))
+    snapshots = {}
+
+    class Record(sc.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            snapshots[pruner.step] = pruner.masks
+
+    before = {}
+
+    class Before(sc.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if pruner.step == 2:  # the pruner will advance to step 3 next
+                before.update({n: w.copy() for n, w in kernels(self.model).items()})
+
+    model.fit(
+        x, y, epochs=2, batch_size=10, callbacks=[Before(), pruner, Record()], verbose=0
+    )
+    assert all(m.all() for m in snapshots[2].values())
+    for n, m in snapshots[3].items():
+        if m.shape[0] % 4 == 0:
+            assert np.array_equal(m, nm_mask(before[n], 2, 4, axis=0))
+        assert all(np.array_equal(snapshots[t][n], m) for t in range(3, 17))
+    groups = model.weights()["dense_1/kernel"].reshape(4, 4, 16)
+    assert np.all((groups == 0).sum(axis=1) >= 2)
+
+
+def test_nm_group_must_divide_kernel():
+    x, y = make_data()
+    model = make_model(hidden=10)
+    pruner = Pruner(ConstantSparsity(0.5, 0), criterion="nm", nm=(2, 4))
+    with pytest.raises(
+        ValueError, match=r"nm group 4 must divide 'dense_1/kernel'.shape\[0\]"
+    ):
+        model.fit(x, y, epochs=1, batch_size=10, callbacks=[pruner], verbose=0)
+
+
+def test_global_scope_total_exact():
+    x, y = make_data()
+    model = make_model()
+    pruner = Pruner(ConstantSparsity(0.7, begin_step=2, frequency=4), scope="global")
+    model.fit(x, y, epochs=2, batch_size=10, callbacks=[pruner], verbose=0)
+    n = sum(w.size for w in kernels(model).values())
+    kept = sum(np.count_nonzero(m) for m in pruner.masks.values())
+    assert kept == keep_count(n, 0.7)
+    assert sum(np.count_nonzero(w) for w in kernels(model).values()) <= kept
+
+
+def test_structured_prunes_whole_neurons():
+    x, y = make_data()
+    model = make_model()
+    pruner = Pruner(
+        ConstantSparsity(0.5, begin_step=1, frequency=4), criterion="structured"
+    )
+    model.fit(x, y, epochs=1, batch_size=10, callbacks=[pruner], verbose=0)
+    m = pruner.masks["dense_0/kernel"]
+    assert np.all(m.all(axis=0) | ~m.any(axis=0))
+    assert np.count_nonzero(m.all(axis=0)) == 8
+    assert pruner.masks["dense_2/kernel"].all()  # one output neuron: k = max(1, ...)
+
+
+def test_random_criterion_reproducible_with_seed():
+    x, y = make_data()
+    masks = []
+    for _ in range(2):
+        model = make_model()
+        pruner = Pruner(
+            ConstantSparsity(0.5, 1, frequency=3), criterion="random", seed=7
+        )
+        model.fit(x, y, epochs=1, batch_size=10, callbacks=[pruner], verbose=0)
+        masks.append(pruner.masks)
+    assert all(np.array_equal(masks[0][n], masks[1][n]) for n in masks[0])
+
+
+# ----------------------------------------------------------------------- tutorial
+def test_tutorial_recipe_schedule_completes_exactly():
+    """The tutorial's PolynomialDecay(0, 0.75, 1000, 5000) run to the end.
+
+    8 steps per epoch as the tutorial (batch 1024 of 8000 samples), with a
+    tiny model so 5000 steps are quick: 625 epochs reach step 5000.
+    """
+    x, y = make_data(n=64, n_in=8)
+    model = sc.Sequential(
+        [
+            sc.Dense(12, kernel_initializer="he_normal"),
+            sc.ReLU(),
+            sc.Dense(12),
+            sc.ReLU(),
+            sc.Dense(1),
+        ],
+        input_dim=8,
+        seed=0,
+    )
+    model.compile("mse", sc.Adam(1e-3))
+    schedule = PolynomialDecay(
+        0.0, 0.75, begin_step=1000, end_step=5000, power=3, frequency=100
+    )
+    pruner = Pruner(schedule)
+    history = model.fit(x, y, epochs=625, batch_size=8, callbacks=[pruner], verbose=0)
+    assert pruner.step == 5000
+    for name, w in kernels(model).items():
+        assert np.count_nonzero(w) == keep_count(w.size, 0.75), name
+        assert np.count_nonzero(pruner.masks[name]) == keep_count(w.size, 0.75)
+    assert history.history["sparsity"][-1] == pytest.approx(
+        1
+        - sum(keep_count(w.size, 0.75) for w in kernels(model).values())
+        / (96 + 144 + 12)
+    )
+
+
+def test_tutorial_recipe_200_epochs_warns_and_stops_at_0289():
+    x, y = make_data(n=64, n_in=8)
+    model = sc.Sequential(
+        [sc.Dense(12), sc.ReLU(), sc.Dense(12), sc.ReLU(), sc.Dense(1)],
+        input_dim=8,
+        seed=0,
+    )
+    model.compile("mse", sc.Adam(1e-3))
+    schedule = PolynomialDecay(0.0, 0.75, begin_step=1000, end_step=5000)
+    pruner = Pruner(schedule)
+    with pytest.warns(PruningScheduleWarning) as record:
+        model.fit(x, y, epochs=200, batch_size=8, callbacks=[pruner], verbose=0)
+    assert len(record) == 1
+    message = str(record[0].message)
+    for part in (
+        "steps 1 to 1600",
+        "1600 < 5000",
+        "0.289",
+        "instead of 0.75",
+        "epochs >= 625",
+    ):
+        assert part in message, message
+    s = schedule(1600)[1]
+    for name, w in kernels(model).items():
+        assert np.count_nonzero(w) == keep_count(w.size, s), name
+
+
+def test_misaligned_frequency_warning_numbers():
+    x, y = make_data(n=10)
+    model = make_model()
+    schedule = PolynomialDecay(0.5, 0.95, 100, 350, frequency=7)
+    with pytest.warns(
+        PruningScheduleWarning, match="not a multiple of frequency"
+    ) as record:
+        model.fit(
+            x, y, epochs=350, batch_size=10, callbacks=[Pruner(schedule)], verbose=0
+        )
+    message = str(record[0].message)
+    assert "last pruning step is 345" in message
+    assert "0.9499964" in message and "0.95 is never applied" in message
+    assert len(record) == 1
+
+
+def test_no_warning_when_the_schedule_fits():
+    x, y = make_data()
+    model = make_model()
+    # filterwarnings=error: any warning fails the test
+    model.fit(
+        x,
+        y,
+        epochs=5,
+        batch_size=10,
+        callbacks=[Pruner(PolynomialDecay(0.0, 0.5, 0, 40, frequency=8))],
+        verbose=0,
+    )
+    # ConstantSparsity with aligned end, or misaligned but constant: no warning.
+    model2 = make_model()
+    model2.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=10,
+        callbacks=[Pruner(ConstantSparsity(0.5, 1, end_step=12, frequency=5))],
+        verbose=0,
+    )
+
+
+def test_schedule_pruning_only_at_step_zero_warns():
+    x, y = make_data()
+    model = make_model()
+    with pytest.warns(PruningScheduleWarning, match="only at step 0"):
+        model.fit(
+            x,
+            y,
+            epochs=1,
+            batch_size=10,
+            callbacks=[Pruner(PolynomialDecay(0.0, 0.5, 0, 0))],
+            verbose=0,
+        )
+
+
+def test_constant_sparsity_begin_zero_first_prunes_at_frequency():
+    x, y = make_data()
+    model = make_model()
+    pruner = Pruner(ConstantSparsity(0.5, 0, frequency=100))
+    with pytest.warns(
+        PruningScheduleWarning, match="first prunes at step 100: 16 < 100"
+    ):
+        model.fit(x, y, epochs=2, batch_size=10, callbacks=[pruner], verbose=0)
+    assert all(m.all() for m in pruner.masks.values())
+
+
+# ----------------------------------------------------------------------- strip, state
+def test_strip_folds_masks_and_detaches():
+    x, y = make_data()
+    model = make_model()
+    pruner = Pruner(ConstantSparsity(0.6, 1, frequency=1), mask_gradients=False)
+    model.fit(x, y, epochs=1, batch_size=10, callbacks=[pruner], verbose=0)
+    assert model.pruner is pruner
+    masks = pruner.masks
+    assert strip_pruning(model) is model
+    assert model.pruner is None
+    for name, m in masks.items():
+        w = model.weights()[name]
+        assert np.all(w[~m] == 0) and not np.any(np.signbit(w[~m]))
+    assert strip_pruning(model) is model  # no pruner: unchanged
+    report = sparsity_report(model)
+    assert report.pruned_sparsity == pytest.approx(pruner.sparsity)
+    # A new pruner can attach once the old one is gone.
+    model.fit(
+        x,
+        y,
+        epochs=1,
+        batch_size=10,
+        verbose=0,
+        callbacks=[Pruner(ConstantSparsity(0.5, 1, frequency=1))],
+    )
+
+
+def test_second_pruner_on_same_model_is_refused():
+    x, y = make_data()
+    model = make_model()
+    model.fit(
+        x,
+        y,
+        epochs=1,
+        batch_size=10,
+        callbacks=[Pruner(ConstantSparsity(0.5, 1))],
+        verbose=0,
+    )
+    with pytest.raises(ValueError, match="model already has another Pruner"):
+        model.fit(
+            x,
+            y,
+            epochs=1,
+            batch_size=10,
+            callbacks=[Pruner(ConstantSparsity(0.5, 1))],
+            verbose=0,
+        )
+
+
+def test_state_dict_round_trip_and_resume(tmp_path):
+    x, y = make_data()
+    schedule = PolynomialDecay(0.0, 0.8, begin_step=2, end_step=38, frequency=6)
+    full = make_model()
+    full.fit(
+        x,
+        y,
+        epochs=6,
+        batch_size=10,
+        callbacks=[Pruner(schedule, seed=1)],
+        verbose=0,
+        seed=2,
+    )
+
+    half = make_model()
+    p1 = Pruner(schedule, seed=1)
+    with pytest.warns(PruningScheduleWarning, match="24 < 38"):
+        half.fit(x, y, epochs=3, batch_size=10, callbacks=[p1], verbose=0, seed=2)
+    state = p1.state_dict()
+    # Through JSON + .npz, as a checkpoint would store it.
+    config = json.loads(json.dumps(state["config"]))
+    np.savez(
+        tmp_path / "p.npz",
+        step=state["step"],
+        **{f"mask/{n}": m for n, m in state["masks"].items()},
+    )
+    with np.load(tmp_path / "p.npz") as f:
+        loaded = {
+            "config": config,
+            "step": f["step"],
+            "masks": {k[5:]: f[k] for k in f.files if k.startswith("mask/")},
+        }
+    half.pruner = None
+    p2 = Pruner.from_state_dict(loaded)
+    assert p2.step == 24 and p2.get_config() == p1.get_config()
+    assert all(np.array_equal(p2.masks[n], m) for n, m in p1.masks.items())
+    half.fit(
+        x,
+        y,
+        epochs=6,
+        initial_epoch=3,
+        batch_size=10,
+        callbacks=[p2],
+        verbose=0,
+        seed=2,
+    )
+    for a, b in zip(full.get_weights(), half.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_load_state_dict_errors():
+    p = Pruner(ConstantSparsity(0.5, 1))
+    with pytest.raises(ValueError, match="state must be a dict with keys"):
+        p.load_state_dict({"step": 1})
+    good = p.state_dict()
+    with pytest.raises(
+        ValueError, match=r"state\['step'\] must be an int in \[0, inf\)"
+    ):
+        p.load_state_dict({**good, "step": -1})
+    with pytest.raises(ValueError, match=r"state\['step'\] must be an int"):
+        p.load_state_dict({**good, "step": 1.5})
+    with pytest.raises(ValueError, match="must be a bool array"):
+        p.load_state_dict({**good, "masks": {"dense_0/kernel": np.ones((2, 2))}})
+    model = make_model()
+    p.load_state_dict(
+        {**good, "masks": {"dense_0/kernel": np.ones((2, 2), dtype=bool)}}
+    )
+    with pytest.raises(ValueError, match="masks are for weights"):
+        p.set_model(model)
+
+
+def test_masks_are_read_only():
+    x, y = make_data()
+    model = make_model()
+    pruner = Pruner(ConstantSparsity(0.5, 1))
+    model.fit(x, y, epochs=1, batch_size=10, callbacks=[pruner], verbose=0)
+    with pytest.raises(ValueError, match="read-only"):
+        pruner.masks["dense_0/kernel"][0, 0] = False
+
+
+# ----------------------------------------------------------------------- options
+def test_explicit_weights_selection():
+    x, y = make_data()
+    model = make_model()
+    pruner = Pruner(ConstantSparsity(0.5, 1, frequency=1), weights=["dense_1/kernel"])
+    model.fit(x, y, epochs=1, batch_size=10, callbacks=[pruner], verbose=0)
+    assert list(pruner.masks) == ["dense_1/kernel"]
+    assert np.count_nonzero(model.weights()["dense_0/kernel"]) == 12 * 16
+    for bad, msg in (
+        ("dense_9/kernel", "weights must name weights of the model"),
+        ("dense_0/bias", "biases are never pruned"),
+    ):
+        with pytest.raises(ValueError, match=msg):
+            make_model().fit(
+                x,
+                y,
+                callbacks=[Pruner(ConstantSparsity(0.5, 1), weights=[bad])],
+                verbose=0,
+            )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (
+            {"criterion": "l1"},
+            ValueError,
+            r"criterion must be one of \['magnitude', 'nm'",
+        ),
+        ({"scope": "model"}, ValueError, r"scope must be one of \['global', 'layer'\]"),
+        (
+            {"scope": "global", "criterion": "structured"},
+            ValueError,
+            "scope='global' needs",
+        ),
+        (
+            {"block_size": (2, 2), "criterion": "random"},
+            ValueError,
+            r"block_size must be \(1, 1\)",
+        ),
+        ({"block_size": (2,)}, ValueError, "block_size must be a pair"),
+        ({"block_pooling": "sum"}, ValueError, "block_pooling must be one of"),
+        ({"nm": (4, 4), "criterion": "nm"}, ValueError, "nm must be a pair"),
+        ({"norm": 3}, ValueError, r"norm must be one of \[1, 2\]"),
+        ({"seed": -1}, ValueError, "seed must be None or an int"),
+        ({"mask_gradients": 1}, TypeError, "mask_gradients must be a bool"),
+        ({"weights": [1]}, TypeError, "weights must be None or a non-empty list"),
+        ({"axis": 1.0}, TypeError, "axis must be an int or None"),
+    ],
+)
+def test_constructor_validation(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        Pruner(ConstantSparsity(0.5, 0), **kwargs)
+
+
+def test_schedule_type_checked():
+    with pytest.raises(TypeError, match="schedule must be a PruningSchedule"):
+        Pruner(0.5)
+
+
+def test_block_needs_rank_two_and_structured_axis():
+    p = Pruner(ConstantSparsity(0.5, 1), criterion="structured", axis=2)
+    with pytest.raises(IndexError, match="axis must be an int in"):
+        p.set_model(make_model())
+
+
+def test_hooks_allocate_nothing_parameter_sized():
+    model = sc.Sequential(
+        [sc.Dense(300), sc.ReLU(), sc.Dense(400), sc.Dense(1)], input_dim=200, seed=0
+    )
+    model.compile("mse", sc.Adam())
+    pruner = Pruner(ConstantSparsity(0.75, begin_step=1, frequency=10**6))
+    pruner.set_model(model)
+    pruner.set_params({"epochs": 1, "initial_epoch": 0, "steps": 1})
+    pruner.on_train_begin()
+    pruner.on_train_batch_begin(0)  # step 1: masks computed (allocates, once)
+    for hook in (pruner.on_before_optimizer_step, pruner.on_after_optimizer_step):
+        hook()  # warm the per-dtype caches
+    tracemalloc.start()
+    try:
+        for _ in range(3):
+            pruner.on_train_batch_begin(0)
+            pruner.on_before_optimizer_step()
+            pruner.on_after_optimizer_step()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000  # the smallest kernel alone is 200 * 300 * 4 = 240 kB
+
+
+def test_float64_model():
+    x, y = make_data()
+    model = make_model(dtype="float64")
+    pruner = Pruner(ConstantSparsity(0.5, 1, frequency=2))
+    checker = StrictChecker(pruner)
+    with warnings.catch_warnings():
+        model.fit(x, y, epochs=1, batch_size=10, callbacks=[pruner, checker], verbose=0)
+    assert checker.checked == 8
+
+
+def test_repr():
+    assert repr(Pruner(ConstantSparsity(0.5, 0))).startswith("Pruner(ConstantSparsity(")
