@@ -463,6 +463,8 @@ class Pruner(Callback):
 
     # ------------------------------------------------------------------ warnings
     def _warn_schedule(self) -> None:
+        # stacklevel=5 points the warning at the user's ``model.fit(...)`` line:
+        # warn <- _warn_schedule <- on_train_begin <- CallbackList <- fit.
         params = self.params or {}
         try:
             n_run = (int(params["epochs"]) - int(params["initial_epoch"])) * int(
