@@ -114,7 +114,8 @@ class Pruner(Callback):
     seed : int, optional
         Seed of ``'random'``; the mask at step t uses
         ``np.random.default_rng((seed, t))``, so a resumed run draws the same
-        masks. Drawn at random (and kept in the state) when None.
+        masks. Drawn at random (and kept in the state) when None; unused by
+        the other criteria.
 
     Attributes
     ----------
@@ -214,11 +215,11 @@ class Pruner(Callback):
         if isinstance(norm, bool) or norm not in (1, 2):
             raise ValueError(f"norm must be one of [1, 2]; got {norm!r}")
         self.norm = int(norm)
-        if seed is None:
+        if seed is None and criterion == "random":
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
-        if not _is_int(seed) or seed < 0:
+        if seed is not None and (not _is_int(seed) or seed < 0):
             raise ValueError(f"seed must be None or an int in [0, inf); got {seed!r}")
-        self.seed = int(seed)
+        self.seed = None if seed is None else int(seed)
 
         self.step = 0
         self._masks: dict[str, Mask] = {}
@@ -399,7 +400,7 @@ class Pruner(Callback):
                 )
                 for n, a in w.items()
             }
-        rng = np.random.default_rng((self.seed, self.step))
+        rng = np.random.default_rng((self.seed or 0, self.step))
         if self.scope == "global":
             sizes = [a.size for a in w.values()]
             eligible = None

@@ -731,3 +731,12 @@ def test_float64_model():
 
 def test_repr():
     assert repr(Pruner(ConstantSparsity(0.5, 0))).startswith("Pruner(ConstantSparsity(")
+
+
+def test_config_is_deterministic_and_round_trips():
+    schedule = PolynomialDecay(0.0, 0.5, 0, 10, frequency=2)
+    assert Pruner(schedule).get_config() == Pruner(schedule).get_config()
+    p = Pruner(schedule, criterion="random")
+    assert isinstance(p.seed, int)
+    q = Pruner.from_config(json.loads(json.dumps(p.get_config())))
+    assert q.get_config() == p.get_config() and q.step == 0
