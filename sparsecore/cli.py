@@ -234,8 +234,30 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="B,B,...",
         help="default 1,16,256,1024",
     )
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--quick", action="store_true", help="fewer repeats")
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "float64", "both"],
+        default="float32",
+        help="default float32",
+    )
+    p.add_argument(
+        "--methods",
+        type=_list_of(str, "comma-separated method names"),
+        metavar="M,M,...",
+        help="subset of numpy_dense, scipy_naive, sc_csr, sc_auto, sc_scipy, "
+        "sc_numpy, sc_dense, torch_dense, torch_csr (default: all that can run)",
+    )
+    p.add_argument(
+        "--no-structured",
+        action="store_true",
+        help="skip the 75%% structured (neuron-pruned, compacted) network",
+    )
+    p.add_argument(
+        "--repeats", type=_int_at_least(1), help="timing rounds per cell (default 7)"
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="3 rounds of short samples (a smoke test)"
+    )
     p.add_argument("--csv", metavar="FILE", help="write every measurement as CSV")
     p.add_argument(
         "--plot", metavar="FILE.png", help="plot speedup vs sparsity (needs matplotlib)"
@@ -633,6 +655,37 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------- bench
+def _crossovers(rows: Sequence[dict[str, Any]], method: str) -> list[str]:
+    """Per batch: the sparsity from which `method` beats dense, interpolated.
+
+    The crossover is where the speedup (linearly interpolated between the
+    measured sparsities) crosses 1 for the last time, so that `method` is
+    faster at every measured sparsity above it.
+    """
+    lines = []
+    cells = sorted(
+        (r["dtype"], r["batch"], r["sparsity"], r["speedup"])
+        for r in rows
+        if r["method"] == method and not r["structured"]
+    )
+    for dtype, batch in sorted({(c[0], c[1]) for c in cells}):
+        pts = [(c[2], c[3]) for c in cells if c[:2] == (dtype, batch)]
+        label = f"  {dtype} batch {batch:>4}: "
+        if pts[-1][1] < 1.0:
+            lines.append(label + f"never (x{pts[-1][1]:.2f} at {pts[-1][0]:g})")
+            continue
+        i = len(pts) - 1
+        while i > 0 and pts[i - 1][1] >= 1.0:
+            i -= 1
+        if i == 0:
+            lines.append(label + f"at or below {pts[0][0]:g} (x{pts[0][1]:.2f})")
+            continue
+        (s0, v0), (s1, v1) = pts[i - 1], pts[i]
+        cross = s0 + (1.0 - v0) * (s1 - s0) / (v1 - v0)
+        lines.append(label + f"~{cross:.3f} (x{v0:.2f} at {s0:g}, x{v1:.2f} at {s1:g})")
+    return lines
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     for path in (args.plot, args.csv):
         if path:
@@ -641,17 +694,42 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from sparsecore import plots
 
         plots.require_matplotlib("--plot")
-    from sparsecore import bench  # type: ignore[attr-defined]
+    from sparsecore import bench
 
-    kwargs: dict[str, Any] = {"dtype": args.dtype}
-    if args.sparsities:
-        kwargs["sparsities"] = args.sparsities
-    if args.batches:
-        kwargs["batches"] = args.batches
+    if args.methods:
+        unknown = [m for m in args.methods if m not in bench.METHODS]
+        if unknown:
+            raise CLIError(
+                f"--methods must be among {', '.join(bench.METHODS)}; got "
+                f"{', '.join(unknown)}"
+            )
+    kwargs: dict[str, Any] = {
+        "sparsities": args.sparsities or bench.DEFAULT_SPARSITIES,
+        "batches": args.batches or bench.DEFAULT_BATCHES,
+        "dtypes": ["float32", "float64"] if args.dtype == "both" else [args.dtype],
+        "structured": not args.no_structured,
+        "progress": _say,
+    }
+    if args.methods:
+        kwargs["methods"] = args.methods
     if args.quick:
-        kwargs["quick"] = True
+        kwargs.update(repeats=3, min_time=0.005)
+    if args.repeats:
+        kwargs["repeats"] = args.repeats
+    _say("timing every method on every cell (interleaved, medians); one line per cell")
     rows = bench.run_inference_sweep(**kwargs)
-    _say(bench.format_table(rows))
+    _say()
+    _say(
+        "speedup over numpy dense, same run (x1.00 = as fast as dense; 's' = "
+        "75% structured, compacted):"
+    )
+    _say(bench.format_table(rows, markdown=False))
+    for method in ("sc_csr", "sc_auto"):
+        lines = _crossovers(rows, method)
+        if lines:
+            _say()
+            _say(f"crossover sparsity ({method} faster than dense from):")
+            _say("\n".join(lines))
     if args.csv:
         bench.write_csv(rows, args.csv)
         _say(f"wrote {args.csv}")

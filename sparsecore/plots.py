@@ -137,35 +137,55 @@ def plot_bench(
     rows: Sequence[Mapping[str, Any]],
     path: str | os.PathLike[str],
     *,
-    x: str = "sparsity",
-    y: str = "speedup",
-    group: str = "batch",
+    methods: Sequence[str] = ("sc_csr", "sc_auto"),
 ) -> None:
-    """Plot speedup over dense against sparsity, one line per batch size.
+    """Plot speedup over dense against sparsity: one line per batch size.
 
     Parameters
     ----------
     rows : sequence of dict
-        Benchmark measurements with keys `x`, `y` and `group` (as returned by
-        :func:`sparsecore.bench.run_inference_sweep`).
+        Measurements as returned by
+        :func:`sparsecore.bench.run_inference_sweep`: keys ``sparsity``,
+        ``batch``, ``speedup`` and, optionally, ``method``, ``dtype`` and
+        ``structured`` (structured rows are left out).
     path : str or path-like
         Output file.
-    x, y, group : str
-        The keys to read.
+    methods : sequence of str, default=('sc_csr', 'sc_auto')
+        One panel per method present in `rows` (rows without a ``method``
+        key make a single panel).
     """
-    fig, (ax,) = _figure(1, 7.0)
-    groups: dict[Any, list[tuple[float, float]]] = {}
-    for row in rows:
-        groups.setdefault(row[group], []).append((float(row[x]), float(row[y])))
-    for key in sorted(groups):
-        pts = sorted(groups[key])
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=f"{group} {key}")
-    ax.axhline(1.0, color="black", lw=0.8, ls="--", label="dense")
-    ax.set_yscale("log")
-    ax.set_xlabel(x)
-    ax.set_ylabel(f"{y} over dense")
-    ax.set_title("sparse inference speedup over dense")
-    ax.legend()
+    rows = [r for r in rows if not r.get("structured", False)]
+    present = [m for m in methods if any(r.get("method") == m for r in rows)]
+    panels: list[str | None] = list(present) if present else [None]
+    fig, axes = _figure(len(panels), 6.0 * len(panels))
+    dtypes = sorted({str(r.get("dtype", "")) for r in rows})
+    for ax, method in zip(axes, panels, strict=True):
+        lines: dict[tuple[int, str], list[tuple[float, float]]] = {}
+        for r in rows:
+            if method is not None and r.get("method") != method:
+                continue
+            key = (int(r["batch"]), str(r.get("dtype", "")))
+            lines.setdefault(key, []).append(
+                (float(r["sparsity"]), float(r["speedup"]))
+            )
+        for i, (batch, dtype) in enumerate(sorted(lines)):
+            pts = sorted(lines[(batch, dtype)])
+            label = f"batch {batch}" + (f" {dtype}" if len(dtypes) > 1 else "")
+            ls = "-" if dtype == dtypes[0] else "--"
+            ax.plot(
+                [p[0] for p in pts],
+                [p[1] for p in pts],
+                "o",
+                ls=ls,
+                color=f"C{i % 10}",
+                label=label,
+            )
+        ax.axhline(1.0, color="black", lw=0.8, ls=":", label="dense")
+        ax.set_yscale("log")
+        ax.set_xlabel("sparsity")
+        ax.set_ylabel("speedup over numpy dense")
+        ax.set_title(f"{method or 'sparse'} vs dense inference")
+        ax.legend()
     _save(fig, path)
 
 

@@ -497,3 +497,87 @@ def test_demo_plot_without_matplotlib(tmp_path):
         'pip install "sparsecore[plot]"',
     )
     assert "epoch" not in proc.stdout
+
+
+# ----------------------------------------------------------------- bench
+def test_bench_small_sweep(tmp_path):
+    code, out, err = run(
+        "bench",
+        "--quick",
+        "--sparsities",
+        "0.5,0.99",
+        "--batches",
+        "1",
+        "--methods",
+        "sc_csr",
+        "--no-structured",
+        "--csv",
+        "b.csv",
+        "--plot",
+        "b.png",
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert code == 0, err
+    assert "Traceback" not in err
+    table = out.split("speedup over numpy dense")[1]
+    for cell in ("0.5      1  float32", "0.99      1  float32"):
+        assert cell in table
+    assert "crossover sparsity (sc_csr faster than dense from):" in out
+    import csv
+
+    with open(tmp_path / "b.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["sparsity"], r["method"]) for r in rows} == {
+        (s, m) for s in ("0.5", "0.99") for m in ("numpy_dense", "sc_csr")
+    }
+    for r in rows:
+        assert float(r["time_s"]) > 0
+        if r["method"] == "numpy_dense":
+            assert float(r["speedup"]) == 1.0
+        else:
+            assert f"x{float(r['speedup']):.2f}" in table
+    assert (tmp_path / "b.png").read_bytes()[:8] == PNG
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code", "needle"),
+    [
+        (["--sparsities", "0.5,1.2"], 2, "sparsities in [0, 1)"),
+        (["--batches", "0"], 2, "batch sizes >= 1"),
+        (["--dtype", "float16"], 2, "invalid choice: 'float16'"),
+        (["--methods", "sc_csr,fast"], 1, "got fast"),
+        (["--csv", "no/dir/b.csv"], 1, "does not exist"),
+    ],
+)
+def test_bench_bad_options(tmp_path, args, exit_code, needle):
+    code, out, err = run("bench", *args, cwd=tmp_path)
+    assert_one_line_error(code, err, exit_code, needle)
+    assert "timing" not in out
+
+
+def test_crossover_interpolates():
+    from sparsecore.cli import _crossovers
+
+    def rows(batch, points):
+        return [
+            {
+                "dtype": "float32",
+                "batch": batch,
+                "sparsity": s,
+                "speedup": v,
+                "method": "sc_csr",
+                "structured": False,
+            }
+            for s, v in points
+        ]
+
+    r = rows(1, [(0.5, 0.4), (0.9, 0.8), (0.95, 1.2), (0.99, 4.0)])
+    r += rows(16, [(0.5, 0.4), (0.99, 0.9)])
+    r += rows(256, [(0.5, 1.1), (0.99, 3.0)])
+    r += rows(1024, [(0.5, 1.1), (0.75, 0.9), (0.9, 1.5)])  # dips: last crossing
+    lines = _crossovers(r, "sc_csr")
+    assert lines[0].strip().startswith("float32 batch    1: ~0.925")
+    assert "never" in lines[1]
+    assert "at or below 0.5" in lines[2]
+    assert "~0.775" in lines[3]
