@@ -462,8 +462,59 @@ def _inspect_sparse_model(path: str) -> int:
         model = SparseModel.load(path)
     except SparseFormatError as exc:  # names the file, the field and the problem
         raise CLIError(str(exc)) from None
-    _say(f"{path}: saved SparseModel, {_human_bytes(os.path.getsize(path))} on disk")
-    _say(model.summary())
+    rows = [
+        [
+            "layer",
+            "format",
+            "activation",
+            "kernel",
+            "stored",
+            "nonzeros",
+            "sparsity",
+            "bytes",
+        ]
+    ]
+    total_n = total_nnz = 0
+    for i, layer in enumerate(model.layers):
+        n_in, n_out = layer.original_shape
+        size = n_in * n_out
+        nnz = layer.nnz
+        total_n += size
+        total_nnz += nnz
+        rows.append(
+            [
+                str(i),
+                layer.format,
+                layer.activation,
+                f"{n_in}x{n_out}",
+                "x".join(str(d) for d in layer.shape),
+                f"{nnz:,}",
+                f"{1.0 - nnz / size:.4f}" if size else "-",
+                f"{layer.nbytes:,}",
+            ]
+        )
+    rows.append(
+        [
+            "total",
+            "",
+            "",
+            "",
+            "",
+            f"{total_nnz:,}",
+            f"{1.0 - total_nnz / total_n:.4f}" if total_n else "-",
+            f"{model.nbytes:,}",
+        ]
+    )
+    _say(
+        f"{path}: saved SparseModel ({len(model.layers)} layers, input_dim "
+        f"{model.input_dim}, {model.dtype.name}), "
+        f"{_human_bytes(os.path.getsize(path))} on disk"
+    )
+    _say(_format_rows(rows, "rllllrrr"))
+    _say(
+        "kernel = shape (n_in x n_out) as trained; stored = after compaction "
+        "(neurons without effect removed); sparsity is over the trained kernel"
+    )
     return 0
 
 
