@@ -5,7 +5,7 @@ Three stages, three subpackages: :mod:`sparsecore.nn` (train),
 The names most users need are re-exported here.
 """
 
-from sparsecore import data
+from sparsecore import data, nn, prune, runtime
 from sparsecore._version import __version__
 from sparsecore.nn import (
     MAE,
@@ -29,28 +29,48 @@ from sparsecore.nn import (
     Tanh,
     TerminateOnNaN,
 )
+from sparsecore.prune import (
+    ConstantSparsity,
+    PolynomialDecay,
+    Pruner,
+    PruningSchedule,
+    PruningScheduleWarning,
+    sparsity_report,
+)
+from sparsecore.runtime import SparseFormatError, SparseModel
 
 __all__ = [
-    "MAE",
-    "MSE",
-    "SGD",
     "Adam",
     "AdamW",
     "BinaryCrossentropy",
     "Callback",
     "CategoricalCrossentropy",
+    "ConstantSparsity",
     "Dense",
     "EarlyStopping",
     "History",
     "Identity",
     "LeakyReLU",
+    "MAE",
+    "MSE",
     "NonFiniteLossError",
+    "PolynomialDecay",
+    "Pruner",
+    "PruningSchedule",
+    "PruningScheduleWarning",
     "ReLU",
+    "SGD",
     "Sequential",
     "Sigmoid",
     "Softmax",
+    "SparseFormatError",
+    "SparseModel",
     "Tanh",
     "TerminateOnNaN",
     "__version__",
     "data",
+    "nn",
+    "prune",
+    "runtime",
+    "sparsity_report",
 ]
