@@ -36,6 +36,7 @@ from sparsecore.prune import (
     PruningSchedule,
     PruningScheduleWarning,
     sparsity_report,
+    strip_pruning,
 )
 from sparsecore.runtime import SparseFormatError, SparseModel
 
@@ -73,4 +74,5 @@ __all__ = [
     "prune",
     "runtime",
     "sparsity_report",
+    "strip_pruning",
 ]
