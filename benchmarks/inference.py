@@ -1,0 +1,125 @@
+"""Sparse vs dense inference on the tutorial network.
+
+Two ways to run it:
+
+- as a script (the committed tables come from this), which times every method
+  side by side, interleaved, and writes ``results/inference.{csv,md}``::
+
+      python benchmarks/inference.py            # full sweep (~10-15 min)
+      python benchmarks/inference.py --quick    # a few cells (~1 min)
+
+- with asv (``asv run``): :class:`Inference` follows the asv shape (``params``,
+  ``setup`` that builds and warms up, ``time_*`` that only runs the call).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _HERE)
+
+from common import batch_input, tutorial  # noqa: E402
+
+from sparsecore import bench  # noqa: E402
+
+
+class Inference:
+    """asv: time one forward pass of each method, per sparsity and batch."""
+
+    params = [
+        list(bench.DEFAULT_SPARSITIES),
+        list(bench.DEFAULT_BATCHES),
+        list(bench.METHODS),
+    ]
+    param_names = ["sparsity", "batch", "method"]
+
+    def setup(self, sparsity: float, batch: int, method: str) -> None:
+        layers = tutorial(sparsity)
+        fn = bench._build_method(method, layers, batch, "float32", None)
+        if fn is None:
+            raise NotImplementedError(f"{method} is not available here")
+        self.fn, self.x = fn, batch_input(batch)
+        for _ in range(3):
+            self.fn(self.x)
+
+    def time_forward(self, sparsity: float, batch: int, method: str) -> None:
+        self.fn(self.x)
+
+
+class StructuredInference(Inference):
+    """asv: the 75 % structured (neuron-pruned) network."""
+
+    params = [list(bench.DEFAULT_BATCHES), list(bench.METHODS)]
+    param_names = ["batch", "method"]
+
+    def setup(self, batch: int, method: str) -> None:  # type: ignore[override]
+        layers = tutorial(bench.STRUCTURED_SPARSITY, structured=True)
+        fn = bench._build_method(method, layers, batch, "float32", None)
+        if fn is None:
+            raise NotImplementedError(f"{method} is not available here")
+        self.fn, self.x = fn, batch_input(batch)
+        self.fn(self.x)
+
+    def time_forward(self, batch: int, method: str) -> None:  # type: ignore[override]
+        self.fn(self.x)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="a few cells, 3 rounds")
+    p.add_argument("--sparsities", type=float, nargs="+")
+    p.add_argument("--batches", type=int, nargs="+")
+    p.add_argument("--dtypes", nargs="+", default=["float32"])
+    p.add_argument("--methods", nargs="+", default=list(bench.METHODS))
+    p.add_argument("--repeats", type=int)
+    p.add_argument("--min-time", type=float, default=0.02)
+    p.add_argument("--threads", type=int)
+    p.add_argument(
+        "--out",
+        default=os.path.join(_HERE, "results", "inference"),
+        help="output prefix: writes <out>.csv and <out>.md",
+    )
+    a = p.parse_args(argv)
+    if a.quick:
+        sparsities = a.sparsities or [0.9, 0.99]
+        batches = a.batches or [1, 256]
+        repeats = a.repeats or 3
+    else:
+        sparsities = a.sparsities or list(bench.DEFAULT_SPARSITIES)
+        batches = a.batches or list(bench.DEFAULT_BATCHES)
+        repeats = a.repeats or 9
+    env = bench.environment()
+    t0 = time.perf_counter()
+    rows = bench.run_inference_sweep(
+        sparsities,
+        batches,
+        a.dtypes,
+        repeats,
+        methods=a.methods,
+        min_time=a.min_time,
+        threads=a.threads,
+        progress=print,
+    )
+    env["load average (end)"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    env["duration"] = f"{time.perf_counter() - t0:.0f} s"
+    os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
+    bench.write_csv(rows, a.out + ".csv")
+    command = "python benchmarks/inference.py " + " ".join(argv or sys.argv[1:])
+    bench.write_markdown(
+        rows,
+        a.out + ".md",
+        env=env,
+        command=command.strip(),
+        notes=bench.explain(rows),
+    )
+    print(bench.format_table(rows, markdown=False))
+    print(f"wrote {a.out}.csv and {a.out}.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,629 @@
+"""Inference benchmark: sparse vs dense forward passes, measured side by side.
+
+The sweep builds the tutorial network (1000 -> 1024 -> 1024 -> 1, ReLU),
+magnitude-prunes every kernel to each sparsity (exactly ``k`` kept, as
+sparsecore's masks), optionally prunes whole hidden neurons (structured), and
+times several ways of running the same forward pass on the same input, in the
+same process, interleaved:
+
+``numpy_dense``  ``x @ W + b``, ReLU in place: the baseline every speedup is over.
+``scipy_naive``  ``x @ scipy.sparse.csr_matrix(W) + b``: what a user would write.
+``sc_csr``       :class:`~sparsecore.runtime.SparseModel`, every layer CSR,
+                 fastest backend available (numba if installed, else scipy).
+``sc_auto``      ``SparseModel(format="auto", batch_size=batch)``.
+``sc_scipy``     CSR layers with the scipy backend.
+``sc_numpy``     CSR layers with the pure NumPy backend.
+``sc_dense``     Compacted dense layers (transposed GEMV/GEMM).
+``torch_dense``  ``torch.nn.functional.linear`` (when torch is importable).
+``torch_csr``    ``torch.sparse.mm`` on a CSR tensor (when torch is importable).
+
+Every method is warmed up, then timed in rounds: each round times every
+method once (in a shuffled order, torch last), each sample running the
+method enough times to last ~``min_time`` seconds; the median over rounds is
+reported. The CLI (``sparsecore bench``) and ``benchmarks/inference.py`` call
+:func:`run_inference_sweep`, :func:`format_table` and :func:`write_csv`.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import functools
+import math
+import os
+import platform
+import random
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .runtime import SparseModel
+from .runtime.csr import available_backends
+
+__all__ = [
+    "DEFAULT_BATCHES",
+    "DEFAULT_SPARSITIES",
+    "METHODS",
+    "environment",
+    "explain",
+    "format_table",
+    "make_input",
+    "pruned_tutorial_layers",
+    "run_inference_sweep",
+    "write_csv",
+    "write_markdown",
+]
+
+TUTORIAL_WIDTHS = (1000, 1024, 1024, 1)
+DEFAULT_SPARSITIES = (0.0, 0.5, 0.75, 0.9, 0.95, 0.99)
+DEFAULT_BATCHES = (1, 16, 256, 1024)
+STRUCTURED_SPARSITY = 0.75
+METHODS = (
+    "numpy_dense",
+    "scipy_naive",
+    "sc_csr",
+    "sc_auto",
+    "sc_scipy",
+    "sc_numpy",
+    "sc_dense",
+    "torch_dense",
+    "torch_csr",
+)
+# Targets from the issue: (structured, sparsity, batch) -> speedup of sc_auto.
+TARGETS: dict[tuple[bool, float, int | None], float] = {
+    (False, 0.9, 1): 1.2,
+    (False, 0.95, 1): 2.5,
+    (False, 0.99, 1): 5.0,
+    (False, 0.9, 16): 2.0,
+    (False, 0.95, 256): 1.5,
+    (True, STRUCTURED_SPARSITY, None): 3.0,
+}
+
+Layers = list[tuple[np.ndarray, np.ndarray, str]]
+
+
+# ---------------------------------------------------------------- data
+
+
+def pruned_tutorial_layers(
+    sparsity: float,
+    *,
+    structured: bool = False,
+    dtype: str = "float32",
+    seed: int = 0,
+    widths: Sequence[int] = TUTORIAL_WIDTHS,
+) -> Layers:
+    """The tutorial network with He-normal kernels, pruned to ``sparsity``.
+
+    Parameters
+    ----------
+    sparsity : float in [0, 1)
+        Fraction of zeros. Unstructured: every kernel keeps exactly
+        ``max(1, round(n * (1 - sparsity)))`` weights of largest ``|w|``.
+        Structured: every hidden layer keeps that many of its output neurons
+        (kernel columns) by L1 norm; the output layer is left whole.
+    structured : bool, default=False
+    dtype : {'float32', 'float64'}
+    seed : int
+    widths : sequence of int
+        Layer widths, input first.
+
+    Returns
+    -------
+    list of (kernel, bias, activation)
+        ``kernel`` of shape ``(n_in, n_out)``; ReLU on hidden layers.
+    """
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity must be a float in [0, 1); got {sparsity!r}")
+    rng = np.random.default_rng(seed)
+    layers: Layers = []
+    n_layers = len(widths) - 1
+    for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        w = rng.standard_normal((n_in, n_out)) * math.sqrt(2.0 / n_in)
+        w = w.astype(dtype)
+        b = (0.01 * rng.standard_normal(n_out)).astype(dtype)
+        last = i == n_layers - 1
+        if structured:
+            if not last:
+                k = max(1, round(n_out * (1 - sparsity)))
+                keep = np.argsort(-np.abs(w).sum(axis=0), kind="stable")[:k]
+                mask = np.zeros(n_out, bool)
+                mask[keep] = True
+                w[:, ~mask] = 0
+        elif sparsity > 0:
+            k = max(1, round(w.size * (1 - sparsity)))
+            flat = np.abs(w).reshape(-1)
+            keep = np.argpartition(-flat, k - 1)[:k]
+            mask = np.zeros(w.size, bool)
+            mask[keep] = True
+            w = np.where(mask.reshape(w.shape), w, w.dtype.type(0))
+        layers.append((w, b, "linear" if last else "relu"))
+    return layers
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_layers(sparsity: float, structured: bool, dtype: str) -> Layers:
+    return pruned_tutorial_layers(sparsity, structured=structured, dtype=dtype)
+
+
+def make_input(batch: int, n_in: int, dtype: str = "float32", seed: int = 1) -> Any:
+    """A seeded standard-normal batch of shape ``(batch, n_in)``."""
+    return np.random.default_rng(seed).standard_normal((batch, n_in)).astype(dtype)
+
+
+# ---------------------------------------------------------------- methods
+
+
+def _numpy_dense(layers: Layers) -> Callable[[np.ndarray], np.ndarray]:
+    def run(x: np.ndarray) -> np.ndarray:
+        h = x
+        for w, b, act in layers:
+            h = h @ w
+            h += b
+            if act == "relu":
+                np.maximum(h, 0, out=h)
+        return h
+
+    return run
+
+
+def _scipy_naive(layers: Layers) -> Callable[[np.ndarray], np.ndarray]:
+    import scipy.sparse as sp
+
+    mats = [(sp.csr_matrix(w), b, act) for w, b, act in layers]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        h = x
+        for m, b, act in mats:
+            h = np.asarray(h @ m)
+            h += b
+            if act == "relu":
+                np.maximum(h, 0, out=h)
+        return h
+
+    return run
+
+
+def _torch(layers: Layers, sparse: bool) -> Callable[[np.ndarray], Any]:
+    import torch
+
+    dev_layers = []
+    for w, b, act in layers:
+        wt = torch.from_numpy(np.ascontiguousarray(w.T))
+        if sparse:
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore", UserWarning)
+                wt = wt.to_sparse_csr()
+        dev_layers.append((wt, torch.from_numpy(b), act))
+
+    def run(x: np.ndarray) -> Any:
+        with torch.inference_mode():
+            h = torch.from_numpy(x)
+            if sparse:
+                h = h.T.contiguous()
+                for wt, b, act in dev_layers:
+                    h = torch.sparse.mm(wt, h).add_(b[:, None])
+                    if act == "relu":
+                        h.relu_()
+                return h.T.numpy()
+            for wt, b, act in dev_layers:
+                h = torch.nn.functional.linear(h, wt, b)
+                if act == "relu":
+                    h.relu_()
+            return h.numpy()
+
+    return run
+
+
+def _build_method(
+    method: str, layers: Layers, batch: int, dtype: str, threads: int | None
+) -> Callable[[np.ndarray], Any] | None:
+    """The callable for ``method``, or None when it cannot run here."""
+    backs = available_backends()
+    if method == "numpy_dense":
+        return _numpy_dense(layers)
+    if method == "scipy_naive":
+        return _scipy_naive(layers) if "scipy" in backs else None
+    if method.startswith("torch_"):
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return None
+        return _torch(layers, sparse=method == "torch_csr")
+    kw: dict[str, Any] = {"dtype": dtype, "threads": threads, "batch_size": batch}
+    if method == "sc_csr":
+        sm = SparseModel.from_layers(layers, format="csr", **kw)
+    elif method == "sc_auto":
+        sm = SparseModel.from_layers(layers, format="auto", **kw)
+    elif method == "sc_dense":
+        sm = SparseModel.from_layers(layers, format="dense", **kw)
+    elif method == "sc_scipy":
+        if "scipy" not in backs:
+            return None
+        sm = SparseModel.from_layers(layers, format="csr", backend="scipy", **kw)
+    elif method == "sc_numpy":
+        sm = SparseModel.from_layers(layers, format="csr", backend="numpy", **kw)
+    else:
+        raise ValueError(f"method must be one of {list(METHODS)}; got {method!r}")
+    return sm.predict
+
+
+# ---------------------------------------------------------------- timing
+
+
+def _calibrate(fn: Callable[[], Any], min_time: float) -> int:
+    """Calls per sample so that one sample lasts about ``min_time`` seconds."""
+    t0 = time.perf_counter()
+    fn()
+    dt = time.perf_counter() - t0
+    n = 1
+    while dt < min_time / 4 and n < 1 << 20:
+        n *= 4
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        dt = time.perf_counter() - t0
+    per_call = dt / n
+    return max(1, math.ceil(min_time / max(per_call, 1e-9)))
+
+
+def _time_interleaved(
+    fns: dict[str, Callable[[], Any]], repeats: int, min_time: float, seed: int
+) -> dict[str, list[float]]:
+    counts = {name: _calibrate(fn, min_time) for name, fn in fns.items()}
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    order = [n for n in fns if not n.startswith("torch")]
+    tail = [n for n in fns if n.startswith("torch")]
+    rnd = random.Random(seed)
+    for _ in range(repeats):
+        rnd.shuffle(order)
+        for name in order + tail:
+            fn, n = fns[name], counts[name]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / n)
+    return samples
+
+
+def _read_bandwidth() -> float:
+    """Single-thread read bandwidth (bytes/s) over an 8 MB array (cache floor)."""
+    a = np.ones(2_073_600, np.float32)  # the tutorial network's weight count
+    np.max(a)
+    best = math.inf
+    for _ in range(20):
+        t0 = time.perf_counter()
+        np.max(a)
+        best = min(best, time.perf_counter() - t0)
+    return float(a.nbytes / best)
+
+
+# ---------------------------------------------------------------- sweep
+
+
+def run_inference_sweep(
+    sparsities: Iterable[float] = DEFAULT_SPARSITIES,
+    batches: Iterable[int] = DEFAULT_BATCHES,
+    dtypes: Iterable[str] = ("float32",),
+    repeats: int = 7,
+    *,
+    methods: Iterable[str] = METHODS,
+    structured: bool = True,
+    min_time: float = 0.02,
+    threads: int | None = None,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Time every method on every (sparsity, batch, dtype) cell.
+
+    Parameters
+    ----------
+    sparsities : iterable of float in [0, 1)
+        Unstructured sparsities to sweep.
+    batches : iterable of int
+    dtypes : iterable of {'float32', 'float64'}
+    repeats : int, default=7
+        Rounds per cell (the median is reported).
+    methods : iterable of str
+        Subset of :data:`METHODS`; ``numpy_dense`` is always included.
+    structured : bool, default=True
+        Also run the 75 % structured (neuron-pruned) network at each batch.
+    min_time : float, default=0.02
+        Seconds per timing sample.
+    threads : int, optional
+        Threads for sparsecore's row splitting (default: CPUs available).
+    seed : int
+    progress : callable, optional
+        Called with a one-line message per finished cell.
+
+    Returns
+    -------
+    list of dict
+        One row per (cell, method) with keys ``sparsity, structured, batch,
+        dtype, method, time_s, time_p25_s, time_p75_s, speedup, nnz,
+        weight_bytes, formats, note``. ``speedup`` is ``numpy_dense`` time
+        over the method's time in the same cell. Rows of the same sweep share
+        the environment returned by :func:`environment`.
+    """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an int >= 1; got {repeats!r}")
+    methods = list(dict.fromkeys(["numpy_dense", *methods]))
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"methods must be in {list(METHODS)}; got {m!r}")
+    cells: list[tuple[float, bool]] = [(float(s), False) for s in sparsities]
+    if structured:
+        cells.append((STRUCTURED_SPARSITY, True))
+    bw = _read_bandwidth()
+    rows: list[dict[str, Any]] = []
+    # torch's OpenMP threads spin after each call and fight OpenBLAS's threads
+    # for the 2 cores when the two alternate (measured: numpy dense 5-40x
+    # slower), so torch columns run in a second pass, after every other
+    # method, against the first pass's numpy_dense time.
+    first = [m for m in methods if not m.startswith("torch_")]
+    second = [m for m in methods if m.startswith("torch_")]
+    plan = [(dtype, s, st, b) for dtype in dtypes for s, st in cells for b in batches]
+    base_times: dict[tuple[Any, ...], float] = {}
+    for phase, phase_methods in enumerate((first, second)):
+        if not phase_methods:
+            continue
+        for dtype, sparsity, struct, batch in plan:
+            layers = _cached_layers(sparsity, struct, dtype)
+            nnz = sum(int(np.count_nonzero(w)) for w, _, _ in layers)
+            dense_bytes = sum(w.nbytes for w, _, _ in layers)
+            x = make_input(batch, layers[0][0].shape[0], dtype)
+            fns: dict[str, Callable[[], Any]] = {}
+            info: dict[str, str] = {}
+            for m in phase_methods:
+                f = _build_method(m, layers, batch, dtype, threads)
+                if f is None:
+                    continue
+                fns[m] = functools.partial(f, x)
+                owner = getattr(f, "__self__", None)
+                if isinstance(owner, SparseModel):
+                    fmts = ",".join(layer.format for layer in owner.layers)
+                    info[m] = f"{fmts}@{owner.backend}"
+            if not fns:
+                continue
+            ref = _numpy_dense(layers)(x)
+            tol = 1e-3 if dtype == "float32" else 1e-9
+            for m, fn in fns.items():  # warm up, and check the outputs
+                out = np.asarray(fn(), dtype=np.float64)
+                if not np.allclose(out, ref, rtol=tol, atol=tol):
+                    raise RuntimeError(f"{m} disagrees with numpy_dense")
+            samples = _time_interleaved(fns, repeats, min_time, seed)
+            key = (dtype, sparsity, struct, batch)
+            if phase == 0:
+                base_times[key] = float(np.median(samples["numpy_dense"]))
+            base = base_times[key]
+            new_rows = []
+            for m, ts in samples.items():
+                med = float(np.median(ts))
+                new_rows.append(
+                    {
+                        "sparsity": sparsity,
+                        "structured": struct,
+                        "batch": int(batch),
+                        "dtype": dtype,
+                        "method": m,
+                        "time_s": med,
+                        "time_p25_s": float(np.percentile(ts, 25)),
+                        "time_p75_s": float(np.percentile(ts, 75)),
+                        "speedup": base / med,
+                        "nnz": nnz,
+                        "weight_bytes": dense_bytes,
+                        "formats": info.get(m, ""),
+                        "read_bw_gbs": bw / 1e9,
+                    }
+                )
+            rows += new_rows
+            if progress is not None:
+                label = f"{sparsity:g}{'s' if struct else ''}"
+                msg = (
+                    f"{dtype} sparsity={label} batch={batch}: dense {base * 1e6:.0f} us"
+                )
+                msg += "".join(
+                    f", {r['method']} x{r['speedup']:.2f}"
+                    for r in new_rows
+                    if r["method"] != "numpy_dense"
+                )
+                progress(msg)
+    return rows
+
+
+# ---------------------------------------------------------------- output
+
+
+def environment() -> dict[str, str]:
+    """Machine and library versions, for the results' header."""
+    env: dict[str, str] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%d %H:%M UTC"
+        ),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": str(os.cpu_count()),
+        "numpy": np.__version__,
+    }
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    env["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    for mod in ("scipy", "numba", "torch"):
+        try:
+            env[mod] = __import__(mod).__version__
+        except ImportError:
+            env[mod] = "not installed"
+    try:
+        cfg = np.show_config(mode="dicts")
+        blas = cfg["Build Dependencies"]["blas"]
+        env["blas"] = f"{blas.get('name')} {blas.get('version')}"
+    except Exception:  # noqa: BLE001 - informational only
+        pass
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        if var in os.environ:
+            env[var] = os.environ[var]
+    if hasattr(os, "getloadavg"):
+        env["load average"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    env["sparsecore backends"] = ", ".join(available_backends())
+    return env
+
+
+def _target(row: dict[str, Any]) -> float | None:
+    if row["structured"]:
+        return TARGETS.get((True, row["sparsity"], None))
+    return TARGETS.get((False, row["sparsity"], row["batch"]))
+
+
+def format_table(rows: Sequence[dict[str, Any]], *, markdown: bool = True) -> str:
+    """Speedups over ``numpy_dense`` as a table: one line per cell.
+
+    Columns: sparsity (``s`` = structured), batch, dtype, numpy dense time,
+    then one speedup column per method (``x1.00`` = as fast as dense), and
+    the target for ``sc_auto`` where the issue sets one (met / MISSED).
+    """
+    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    cells: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        key = (r["dtype"], r["structured"], r["sparsity"], r["batch"])
+        cells.setdefault(key, {})[r["method"]] = r
+    head = ["sparsity", "batch", "dtype", "dense us", *methods, "target (auto)"]
+    lines = []
+    for key in sorted(cells):
+        dtype, struct, sparsity, batch = key
+        c = cells[key]
+        base = c.get("numpy_dense")
+        vals = [
+            f"{sparsity:g}{'s' if struct else ''}",
+            str(batch),
+            dtype,
+            f"{base['time_s'] * 1e6:.0f}" if base else "-",
+        ]
+        vals += [f"x{c[m]['speedup']:.2f}" if m in c else "-" for m in methods]
+        tgt = _target(next(iter(c.values())))
+        if tgt is not None and "sc_auto" in c:
+            ok = c["sc_auto"]["speedup"] >= tgt
+            vals.append(f">= x{tgt:g} {'met' if ok else 'MISSED'}")
+        else:
+            vals.append("")
+        lines.append(vals)
+    if markdown:
+        out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        out += ["| " + " | ".join(v) + " |" for v in lines]
+        return "\n".join(out)
+    widths = [max(len(h), *(len(v[i]) for v in lines)) for i, h in enumerate(head)]
+    out = ["  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True))]
+    out += [
+        "  ".join(v.rjust(w) for v, w in zip(vals, widths, strict=True))
+        for vals in lines
+    ]
+    return "\n".join(out)
+
+
+def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> None:
+    """Write the rows to a CSV file (one line per cell and method)."""
+    if not rows:
+        raise ValueError("rows must not be empty")
+    fields = list(rows[0])
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for r in rows:
+            w.writerow(r)
+
+
+def write_markdown(
+    rows: Sequence[dict[str, Any]],
+    path: str | os.PathLike[str],
+    *,
+    env: dict[str, str] | None = None,
+    command: str = "",
+    notes: str = "",
+) -> None:
+    """Write a markdown report: environment, the speedup table and notes."""
+    env = environment() if env is None else env
+    parts = ["# Inference benchmark: speedup over NumPy dense (same run)", ""]
+    if command:
+        parts += [f"Command: `{command}`", ""]
+    parts += ["| | |", "|---|---|"]
+    parts += [f"| {k} | {v} |" for k, v in env.items()]
+    parts += ["", format_table(rows), ""]
+    if notes:
+        parts += [notes.rstrip(), ""]
+    with open(path, "w") as f:
+        f.write("\n".join(parts))
+
+
+def explain(rows: Sequence[dict[str, Any]]) -> str:
+    """Notes for the report: the auto rule and what limits each targeted cell.
+
+    For every cell the issue sets a target for, says whether ``sc_auto`` met
+    it, the bytes the dense and CSR weights occupy, the measured nanoseconds
+    per nonzero and batch column of the best sparsecore CSR method, what the
+    target would need, and the dense time against the single-thread
+    cache-bandwidth floor measured in the same run.
+    """
+    from .runtime.model import _AUTO_BATCHES, _AUTO_MAX_DENSITY
+
+    lines = [
+        "## How format='auto' chooses",
+        "",
+        "A layer is stored as CSR when its density (nnz / (n_in * n_out), after",
+        "compaction) is at most the backend's limit for the expected batch size",
+        "(interpolated in log2(batch)), and it has at least 4096 weights;",
+        "otherwise dense. Limits (batch "
+        + ", ".join(f"{b:g}" for b in _AUTO_BATCHES)
+        + "):",
+        "",
+    ]
+    for be, vals in _AUTO_MAX_DENSITY.items():
+        lines.append(f"- {be}: " + ", ".join(f"{v:g}" for v in vals))
+    lines += ["", "## Targets (sc_auto vs numpy dense) and what limits each cell", ""]
+    cells: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        key = (r["dtype"], r["structured"], r["sparsity"], r["batch"])
+        cells.setdefault(key, {})[r["method"]] = r
+    for key in sorted(cells):
+        c = cells[key]
+        any_row = next(iter(c.values()))
+        tgt = _target(any_row)
+        if tgt is None or "sc_auto" not in c or "numpy_dense" not in c:
+            continue
+        dtype, struct, sparsity, batch = key
+        base = c["numpy_dense"]["time_s"]
+        auto = c["sc_auto"]
+        nnz, dbytes = any_row["nnz"], any_row["weight_bytes"]
+        itemsize = np.dtype(dtype).itemsize
+        csr_bytes = nnz * (itemsize + 4)
+        status = "met" if auto["speedup"] >= tgt else "MISSED"
+        label = f"{sparsity:g}{' structured' if struct else ''}"
+        text = (
+            f"- sparsity {label}, batch {batch}: auto x{auto['speedup']:.2f} vs "
+            f"target x{tgt:g}: **{status}** (formats {auto['formats']}). "
+            f"Dense weights {dbytes / 1e6:.1f} MB in {base * 1e6:.0f} us "
+            f"({dbytes / base / 1e9:.0f} GB/s; single-thread read floor "
+            f"{any_row['read_bw_gbs']:.0f} GB/s = "
+            f"{dbytes / any_row['read_bw_gbs'] / 1e3:.0f} us)."
+        )
+        csr_methods = [m for m in ("sc_csr", "sc_scipy", "sc_numpy") if m in c]
+        if not struct and csr_methods and nnz:
+            best = min(csr_methods, key=lambda m: c[m]["time_s"])
+            t = c[best]["time_s"]
+            need = base / tgt / (nnz * batch) * 1e9
+            text += (
+                f" CSR holds {csr_bytes / 1e6:.2f} MB; best CSR ({best}, "
+                f"{c[best]['formats'].split('@')[-1]}) runs at "
+                f"{t / (nnz * batch) * 1e9:.3f} ns per nonzero per column; the "
+                f"target needs <= {need:.3f}."
+            )
+        lines.append(text)
+    return "\n".join(lines)
