@@ -201,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frequency", type=positive, help="frequency (default 100)")
     p.add_argument("--scope", choices=["layer", "global"], help="default layer")
     p.add_argument(
-        "--criterion", choices=["magnitude", "random"], help="default magnitude"
+        "--criterion",
+        choices=["magnitude", "structured", "random"],
+        help="default magnitude (structured: whole neurons)",
     )
     p.add_argument("--seed", type=step, help="initial weights and shuffling (0)")
     p.add_argument(

@@ -267,3 +267,25 @@ def test_run_experiment_validates_arguments(tmp_path):
         run_experiment({"epochs": 1})
     with pytest.raises(ValueError, match="save_dir must be an existing folder"):
         run_experiment(TINY, save_dir=tmp_path / "missing")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"scope": "global"}, {"criterion": "random"}, {"criterion": "structured"}],
+    ids=["global", "random", "structured"],
+)
+def test_other_scopes_and_criteria(changes):
+    result = run_experiment(TINY.replace(**changes))
+    kernels = [w for w in result.sparsity["pruned"]["weights"] if w["pruned"]]
+    sizes = [w["size"] for w in kernels]
+    kept = [w["nonzeros"] for w in kernels]
+    if changes.get("scope") == "global":
+        assert sum(kept) == keep_count(sum(sizes), 0.75)
+    elif changes["criterion"] == "random":
+        assert kept == [keep_count(n, 0.75) for n in sizes]
+    else:  # whole output neurons (kernel columns); the 16x1 output kernel stays
+        widths = [16, 16, 1]
+        assert kept == [
+            n // w * keep_count(w, 0.75) for n, w in zip(sizes, widths, strict=True)
+        ]
+    assert result.max_abs_diff < 1e-4
