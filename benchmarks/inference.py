@@ -71,6 +71,13 @@ class StructuredInference(Inference):
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="a few cells, 3 rounds")
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="time one 1024x1024 layer dense vs CSR per backend, batch and "
+        "density; writes <out>.calibration.csv and prints the break-even "
+        "densities behind format='auto'",
+    )
     p.add_argument("--sparsities", type=float, nargs="+")
     p.add_argument("--batches", type=int, nargs="+")
     p.add_argument("--dtypes", nargs="+", default=["float32"])
@@ -84,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         help="output prefix: writes <out>.csv and <out>.md",
     )
     a = p.parse_args(argv)
+    if a.calibrate:
+        return calibrate(a)
     if a.quick:
         sparsities = a.sparsities or [0.9, 0.99]
         batches = a.batches or [1, 256]
@@ -118,6 +127,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(bench.format_table(rows, markdown=False))
     print(f"wrote {a.out}.csv and {a.out}.md")
+    return 0
+
+
+def calibrate(a: argparse.Namespace) -> int:
+    batches = a.batches or list(bench.DEFAULT_BATCHES)
+    rows = bench.calibrate_auto(
+        batches=batches,
+        repeats=a.repeats or 5,
+        min_time=a.min_time,
+        threads=a.threads,
+        progress=print,
+    )
+    os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
+    bench.write_csv(rows, a.out + ".calibration.csv")
+    print("break-even density (CSR as fast as dense), and 0.75x of it:")
+    for be, per_batch in bench.break_even_densities(rows).items():
+        print(
+            f"  {be}: "
+            + ", ".join(
+                f"batch {b}: {d:.3f} -> {0.75 * d:.3f}" for b, d in per_batch.items()
+            )
+        )
+    print(f"wrote {a.out}.calibration.csv")
     return 0
 
 

@@ -114,17 +114,19 @@ def _validate_activation(activation: Any) -> tuple[str, float]:
 
 # ------------------------------------------------------------ format rule
 
-# Calibrated by benchmarks/inference.py (see benchmarks/results/inference.md).
-# Largest density (nnz / (n_in * n_out)) at which a CSR layer is chosen by
-# format="auto", per backend, at batch sizes 1, 16, 256, 1024 (interpolated
-# in log2(batch), constant outside). Each value is ~0.75x the density where
-# the CSR layer and sparsecore's dense layer measured equally fast, so that a
-# mis-estimate costs at most a few percent.
+# Calibrated with ``python benchmarks/inference.py --calibrate`` (one
+# 1024x1024 layer, dense vs CSR, per backend, batch and density; results in
+# benchmarks/results/inference.calibration.csv). Largest density (nnz /
+# (n_in * n_out)) at which format="auto" stores a layer as CSR, per backend,
+# at batch sizes 1, 16, 256, 1024 (interpolated in log2(batch), constant
+# outside). Each is 0.75x the measured break-even density; at batch 1 it is
+# further divided by 1.5 because the dense GEMV runs on 2 BLAS threads while a
+# batch-1 CSR product is too short to split.
 _AUTO_BATCHES = (1.0, 16.0, 256.0, 1024.0)
 _AUTO_MAX_DENSITY: dict[str, tuple[float, float, float, float]] = {
-    "numba": (0.06, 0.15, 0.15, 0.12),
-    "scipy": (0.045, 0.08, 0.07, 0.07),
-    "numpy": (0.03, 0.03, 0.02, 0.02),
+    "numba": (0.06, 0.14, 0.25, 0.22),
+    "scipy": (0.045, 0.09, 0.10, 0.11),
+    "numpy": (0.01, 0.008, 0.003, 0.003),
 }
 # Below this many weights a layer is kept dense: both take ~1 us.
 _AUTO_MIN_SIZE = 4096
@@ -148,10 +150,21 @@ def auto_max_density(backend: str, batch_size: int) -> float:
     Notes
     -----
     The table (backend x batch 1, 16, 256, 1024) is interpolated linearly in
-    ``log2(batch_size)``. It was calibrated on the tutorial shape (1000 ->
-    1024 -> 1024 -> 1) by ``benchmarks/inference.py``: each entry is about
-    0.75x the break-even density where CSR and dense measured equally fast,
-    which keeps ``auto`` within a few percent of dense where dense wins.
+    ``log2(batch_size)``:
+
+    ======  =====  =====  =====  =====
+    batch   1      16     256    1024
+    ======  =====  =====  =====  =====
+    numba   0.06   0.14   0.25   0.22
+    scipy   0.045  0.09   0.10   0.11
+    numpy   0.01   0.008  0.003  0.003
+    ======  =====  =====  =====  =====
+
+    It was calibrated with ``python benchmarks/inference.py --calibrate``
+    (a 1024 x 1024 layer, dense vs CSR): each entry is 0.75x the density at
+    which CSR and dense measured equally fast (and /1.5 at batch 1, where the
+    dense GEMV uses 2 BLAS threads and the CSR product one), so ``auto`` errs
+    towards dense, which is never slower than NumPy's ``x @ W``.
     """
     table = _AUTO_MAX_DENSITY[backend]
     lb = math.log2(max(1, batch_size))
