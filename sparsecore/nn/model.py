@@ -8,7 +8,9 @@ batch, forward, loss, backward, optimizer step, with callbacks at each stage
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,6 +32,7 @@ LAYERS: dict[str, type[Layer]] = {
 
 _DTYPES = ("float32", "float64")
 _PREDICT_CHUNK = 4096
+_QUIET: dict[str, Any] = {"over": "ignore", "invalid": "ignore", "divide": "ignore"}
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -46,6 +49,50 @@ def _validate_int(name: str, value: Any, low: int) -> int:
     if value < low:
         raise ValueError(f"{name} must be an int in [{low}, inf); got {value!r}")
     return int(value)
+
+
+def _as_real_array(value: Any, name: str) -> np.ndarray:
+    """`value` as an array of a real numeric dtype (bool, int or float)."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as e:  # e.g. ragged nested lists
+        raise ValueError(
+            f"{name} must be a rectangular numeric array; got {type(value).__name__}"
+            f" ({e})"
+        ) from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must be a real numeric array (bool, int or float); "
+            f"got dtype {arr.dtype}"
+        )
+    return arr
+
+
+def _cast_finite(arr: np.ndarray, name: str, dtype: np.dtype) -> np.ndarray:
+    """Cast `arr` to `dtype`, refusing NaN, inf and values the cast overflows."""
+    if arr.dtype.kind != "f":  # bool and int (even int64) are finite in float32
+        return arr.astype(dtype, copy=False)
+    _check_finite(arr, name, "must contain only finite values")
+    with np.errstate(over="ignore"):  # reported below, with the culprit
+        out = arr.astype(dtype, copy=False)
+    if arr.dtype.itemsize > dtype.itemsize:
+        _check_finite(
+            out,
+            name,
+            f"must fit in {dtype.name} (|value| <= {np.finfo(dtype).max:.4g})",
+        )
+    return out
+
+
+def _check_finite(arr: np.ndarray, name: str, constraint: str) -> None:
+    if np.isfinite(arr).all():
+        return
+    bad = ~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
+    rows = np.flatnonzero(bad)
+    raise ValueError(
+        f"{name} {constraint}; found NaN or inf in {rows.size} sample(s), the "
+        f"first at row {rows[0]}"
+    )
 
 
 class Sequential:
@@ -74,6 +121,12 @@ class Sequential:
         A callback sets it to end ``fit`` after the current epoch.
     pruner : Callback or None
         A pruning callback attaches itself here.
+    fit_seed : int or None
+        Shuffling seed of the last ``fit``; a later ``fit`` without `seed`
+        reuses it, so a resumed run sees the same batches.
+    epoch : int
+        Epochs completed so far (set just before ``on_epoch_end``): the
+        `initial_epoch` to continue from.
     """
 
     def __init__(
@@ -106,6 +159,7 @@ class Sequential:
         self.pruner: Any = None
         self.history: History | None = None
         self.fit_seed: int | None = None
+        self.epoch = 0
         rng = np.random.default_rng(seed)
         counts: dict[str, int] = {}
         width = self.input_dim
@@ -224,6 +278,18 @@ class Sequential:
             layers, config["input_dim"], seed=config.get("seed"), dtype=config["dtype"]
         )
 
+    def save(self, path: str | os.PathLike[str], compressed: bool = False) -> None:
+        """Write a checkpoint that :func:`sparsecore.load_model` reads back.
+
+        Architecture, weights, compile settings, optimizer state, shuffling
+        seed, epoch reached, history and the attached pruner's state, in one
+        ``.npz`` written atomically; see :func:`sparsecore.checkpoint.save_model`.
+        """
+        # Imported here: sparsecore.checkpoint imports nn (and prune) itself.
+        from sparsecore.checkpoint import save_model
+
+        save_model(self, path, compressed=compressed)
+
     # ------------------------------------------------------------------ training
     def compile(
         self, loss: str | Loss = "mse", optimizer: str | Optimizer = "adam"
@@ -234,9 +300,7 @@ class Sequential:
         self.optimizer.build(self.weights())
 
     def _prepare_x(self, x: Any, name: str) -> np.ndarray:
-        x = np.asarray(x)
-        if x.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must be a real numeric array; got dtype {x.dtype}")
+        x = _as_real_array(x, name)
         if x.ndim != 2 or x.shape[1] != self.input_dim:
             raise ValueError(
                 f"{name} must have shape (n_samples, {self.input_dim}); got {x.shape}"
@@ -245,17 +309,10 @@ class Sequential:
             raise ValueError(
                 f"{name} must have at least one sample; got shape {x.shape}"
             )
-        x = x.astype(self.dtype, copy=False)
-        if not np.isfinite(x).all():
-            raise ValueError(
-                f"{name} must contain only finite values; found NaN or inf"
-            )
-        return x
+        return _cast_finite(x, name, self.dtype)
 
     def _prepare_y(self, y: Any, n: int, name: str) -> np.ndarray:
-        y = np.asarray(y)
-        if y.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must be a real numeric array; got dtype {y.dtype}")
+        y = _as_real_array(y, name)
         if y.ndim == 1 and self.output_dim == 1:
             y = y.reshape(-1, 1)
         if y.ndim != 2 or y.shape[1] != self.output_dim:
@@ -263,15 +320,12 @@ class Sequential:
                 f"{name} must have shape (n_samples, {self.output_dim}); got {y.shape}"
             )
         if y.shape[0] != n:
+            x_name = "x_val" if name == "y_val" else "x"
             raise ValueError(
-                f"x and {name} must have the same length; got {n} and {y.shape[0]}"
+                f"{x_name} and {name} must have the same length; "
+                f"got {n} and {y.shape[0]}"
             )
-        y = y.astype(self.dtype, copy=False)
-        if not np.isfinite(y).all():
-            raise ValueError(
-                f"{name} must contain only finite values; found NaN or inf"
-            )
-        return y
+        return _cast_finite(y, name, self.dtype)
 
     def _require_compiled(self) -> tuple[Loss, Optimizer]:
         if self.loss is None or self.optimizer is None:
@@ -315,13 +369,17 @@ class Sequential:
         verbose : int, default=1
             0 prints nothing; otherwise one line per epoch.
         seed : int, optional
-            Shuffling seed; defaults to the model's seed (or a fresh random one,
-            kept in ``model.fit_seed``).
+            Shuffling seed, kept in ``model.fit_seed``; defaults to the seed of
+            the previous ``fit`` (so a loaded checkpoint continues with its
+            batches), else the model's seed, else a fresh random one.
         initial_epoch : int, default=0
-            Epoch to start from, to continue an earlier run.
+            Epoch to start from, to continue an earlier run (a model loaded
+            with :func:`sparsecore.load_model` has it in ``model.epoch``).
         check_finite : bool, default=True
             Raise :class:`NonFiniteLossError` (naming epoch and step) when a loss
-            or gradient is NaN or infinite, before the optimizer step.
+            or gradient is NaN or infinite, before the optimizer step; NumPy's
+            overflow warnings inside forward/backward are then silenced, as the
+            error reports them.
 
         Returns
         -------
@@ -348,8 +406,8 @@ class Sequential:
                 raise ValueError("validation_data must be a tuple (x_val, y_val)")
             x_val = self._prepare_x(validation_data[0], "x_val")
             val = (x_val, self._prepare_y(validation_data[1], x_val.shape[0], "y_val"))
-        if seed is None:
-            seed = self.seed if self.seed is not None else self.fit_seed
+        if seed is None:  # the last fit's seed first, so a resumed run continues
+            seed = self.fit_seed if self.fit_seed is not None else self.seed
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % 2**63)
         self.fit_seed = _validate_int("seed", seed, 0)
@@ -390,6 +448,7 @@ class Sequential:
             logs: dict[str, Any] = {"loss": total / n}
             if val is not None:
                 logs["val_loss"] = self.evaluate(*val)
+            self.epoch = epoch + 1
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
@@ -407,21 +466,27 @@ class Sequential:
     ) -> float:
         """Forward, loss, backward, optimizer step on one batch; return its loss."""
         loss_fn, optimizer = self._require_compiled()
-        pred = self.forward(xb)
-        batch_loss = loss_fn.value(yb, pred)
-        where = f"at epoch {epoch + 1}, step {batch + 1}"
-        if check_finite and not math.isfinite(batch_loss):
-            raise NonFiniteLossError(
-                f"loss became {batch_loss} {where}; the weights are those of the "
-                "last finite step. Lower the learning rate or check the data."
-            )
-        self.backward(loss_fn.gradient(yb, pred), need_grad_in=False)
-        grads = self.gradients()
-        if check_finite and not all(math.isfinite(g.sum()) for g in grads.values()):
-            raise NonFiniteLossError(
-                f"a gradient became NaN or inf {where}; the weights are those of "
-                "the last finite step."
-            )
+        # With check_finite the error below reports an overflow; without it,
+        # NumPy's warnings are the only signal, so they are left alone.
+        with np.errstate(**_QUIET) if check_finite else contextlib.nullcontext():
+            pred = self.forward(xb)
+            batch_loss = loss_fn.value(yb, pred)
+            where = f"at epoch {epoch + 1}, step {batch + 1}"
+            if check_finite and not math.isfinite(batch_loss):
+                raise NonFiniteLossError(
+                    f"loss became {batch_loss} {where}; the weights are those of "
+                    "the last finite step. Lower the learning rate or check the "
+                    "data."
+                )
+            self.backward(loss_fn.gradient(yb, pred), need_grad_in=False)
+            grads = self.gradients()
+            # A sum is finite iff every term is (barring float overflow, itself
+            # a sign of divergence) and, unlike isfinite, allocates nothing.
+            if check_finite and not all(math.isfinite(g.sum()) for g in grads.values()):
+                raise NonFiniteLossError(
+                    f"a gradient became NaN or inf {where}; the weights are those "
+                    "of the last finite step."
+                )
         cbs.on_before_optimizer_step()
         optimizer.apply(self.weights(), grads)
         cbs.on_after_optimizer_step()
