@@ -9,6 +9,16 @@ from sparsecore.experiment import ExperimentConfig, run_experiment
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
+try:
+    import matplotlib  # noqa: F401
+
+    HAS_MPL = True
+except ImportError:
+    HAS_MPL = False
+needs_mpl = pytest.mark.skipif(
+    not HAS_MPL, reason="matplotlib (the `plot` extra) is not installed"
+)
+
 
 def test_require_matplotlib_message(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails
@@ -49,8 +59,8 @@ def result():
     return run_experiment(cfg)
 
 
+@needs_mpl
 def test_plot_experiment_writes_png(result, tmp_path):
-    pytest.importorskip("matplotlib")
     path = tmp_path / "demo.png"
     plots.plot_experiment(result, path)
     assert path.read_bytes()[:8] == PNG
@@ -59,8 +69,8 @@ def test_plot_experiment_writes_png(result, tmp_path):
     assert b"<svg" in (tmp_path / "demo.svg").read_bytes()[:500]
 
 
+@needs_mpl
 def test_plot_bench_writes_png(tmp_path):
-    pytest.importorskip("matplotlib")
     rows = [
         {"sparsity": s, "batch": b, "speedup": 1 + s * b / 100}
         for s in (0.5, 0.9)
@@ -71,15 +81,15 @@ def test_plot_bench_writes_png(tmp_path):
     assert path.read_bytes()[:8] == PNG
 
 
+@needs_mpl
 def test_plot_leaves_no_partial_file(result, tmp_path):
-    pytest.importorskip("matplotlib")
     with pytest.raises(ValueError):
         plots.plot_experiment(result, tmp_path / "demo.notaformat")
     assert list(tmp_path.iterdir()) == []
 
 
+@needs_mpl
 def test_plot_schedule_writes_png(tmp_path):
-    pytest.importorskip("matplotlib")
     from sparsecore.prune import PolynomialDecay
 
     schedule = PolynomialDecay(0.0, 0.75, begin_step=1000, end_step=5000)
