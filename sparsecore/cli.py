@@ -403,18 +403,29 @@ def _shape(a: np.ndarray) -> str:
 
 
 # ----------------------------------------------------------------------- inspect
-def _is_sparse_model(arrays: dict[str, np.ndarray]) -> bool:
-    """Whether the arrays are a saved SparseModel (by its JSON header)."""
-    from sparsecore.runtime.format import FORMAT_NAME
+def _archive_format(arrays: dict[str, np.ndarray]) -> tuple[str, Any] | None:
+    """``(format, version)`` from a sparsecore JSON ``header`` member, if any.
 
+    Saved SparseModels say ``"sparsecore.SparseModel"``, checkpoints
+    ``"sparsecore.Checkpoint"``; a plain weights file has no such header.
+    """
     header = arrays.get("header")
     if header is None or header.shape != () or header.dtype.kind != "U":
-        return False
+        return None
     try:
         meta = json.loads(str(header[()]))
     except ValueError:
-        return False
-    return isinstance(meta, dict) and meta.get("format") == FORMAT_NAME
+        return None
+    if not isinstance(meta, dict) or not isinstance(meta.get("format"), str):
+        return None
+    return meta["format"], meta.get("version")
+
+
+def _is_sparse_model(arrays: dict[str, np.ndarray]) -> bool:
+    from sparsecore.runtime.format import FORMAT_NAME
+
+    fmt = _archive_format(arrays)
+    return fmt is not None and fmt[0] == FORMAT_NAME
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -452,7 +463,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
             f"{total_bytes:,}",
         ]
     )
-    _say(f"{path}: {len(arrays)} arrays, {_human_bytes(os.path.getsize(path))} on disk")
+    fmt = _archive_format(arrays)
+    kind = f" ({fmt[0]}, version {fmt[1]})" if fmt else ""
+    size = _human_bytes(os.path.getsize(path))
+    _say(f"{path}{kind}: {len(arrays)} arrays, {size} on disk")
     _say(_format_rows(rows, "lllrrr"))
     return 0
 
@@ -591,6 +605,13 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     sparsity = _check_prune_args(args)
     arrays = _load_npz(args.input)
     _check_output_path(args.output)
+    fmt = _archive_format(arrays)
+    if fmt is not None and fmt[0] == "sparsecore.Checkpoint":
+        raise CLIError(
+            f"{args.input}: is a sparsecore checkpoint, whose weights, optimizer "
+            "state and masks belong together; load it with sparsecore.load_model "
+            "and prune with a Pruner"
+        )
     if _is_sparse_model(arrays):
         raise CLIError(
             f"{args.input}: is a saved SparseModel; prune the weights "

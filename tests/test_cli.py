@@ -589,3 +589,18 @@ def test_crossover_interpolates():
     assert "never" in lines[1]
     assert "at or below 0.5" in lines[2]
     assert "~0.775" in lines[3]
+
+
+def test_inspect_and_prune_a_checkpoint(tmp_path):
+    import sparsecore as sc
+
+    model = sc.Sequential([sc.Dense(4), sc.ReLU(), sc.Dense(1)], input_dim=3, seed=0)
+    model.compile(loss="mse", optimizer="adam")
+    path = tmp_path / "ckpt.npz"
+    model.save(path)
+    code, out, err = run("inspect", path)
+    assert code == 0, err
+    assert "(sparsecore.Checkpoint, version 1)" in out
+    assert "weights/dense_0/kernel" in out
+    code, _, err = run("prune", path, "-o", tmp_path / "p.npz", "--sparsity", "0.5")
+    assert_one_line_error(code, err, 1, "is a sparsecore checkpoint")
