@@ -854,6 +854,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"{PROG}: interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:
+            # The reader went away (`sparsecore inspect f | head`): stop quietly,
+            # and keep Python from complaining when it flushes stdout at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 1
         except (ImportError, OSError, ValueError, FloatingPointError) as exc:
             # ImportError: an optional dependency (matplotlib) is missing;
             # OSError: disk full, permissions...; ValueError: a library check
