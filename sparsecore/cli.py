@@ -684,11 +684,8 @@ def _cmd_prune(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from sparsecore import experiment
 
-    base = (
-        experiment.ExperimentConfig.quick()
-        if args.quick
-        else (experiment.ExperimentConfig())
-    )
+    config_class = experiment.ExperimentConfig
+    base = config_class.quick() if args.quick else config_class()
     overrides = {
         "epochs": args.epochs,
         "initial_sparsity": args.initial_sparsity,
