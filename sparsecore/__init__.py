@@ -7,6 +7,7 @@ The names most users need are re-exported here.
 
 from sparsecore import data, nn, prune, runtime
 from sparsecore._version import __version__
+from sparsecore.checkpoint import ModelCheckpoint, load_model
 from sparsecore.nn import (
     MAE,
     MSE,
@@ -54,6 +55,7 @@ __all__ = [
     "LeakyReLU",
     "MAE",
     "MSE",
+    "ModelCheckpoint",
     "NonFiniteLossError",
     "PolynomialDecay",
     "Pruner",
@@ -70,6 +72,7 @@ __all__ = [
     "TerminateOnNaN",
     "__version__",
     "data",
+    "load_model",
     "nn",
     "prune",
     "runtime",
