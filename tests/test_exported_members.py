@@ -1,0 +1,98 @@
+"""The public API: every name DESIGN.md promises is exported, and nothing stray."""
+
+import importlib
+
+import sparsecore as sc
+
+EXPECTED = {
+    # train
+    "Sequential",
+    "Dense",
+    "ReLU",
+    "LeakyReLU",
+    "Tanh",
+    "Sigmoid",
+    "Softmax",
+    "Identity",
+    "MSE",
+    "MAE",
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "Callback",
+    "History",
+    "EarlyStopping",
+    "TerminateOnNaN",
+    "NonFiniteLossError",
+    "ModelCheckpoint",
+    "load_model",
+    # prune
+    "PolynomialDecay",
+    "ConstantSparsity",
+    "PruningSchedule",
+    "Pruner",
+    "PruningScheduleWarning",
+    "sparsity_report",
+    "strip_pruning",
+    # deploy
+    "SparseModel",
+    "SparseFormatError",
+    # modules and metadata
+    "data",
+    "nn",
+    "prune",
+    "runtime",
+    "__version__",
+}
+
+
+def test_root_exports_exactly_the_public_api():
+    assert set(sc.__all__) == EXPECTED
+    for name in sc.__all__:
+        assert getattr(sc, name) is not None, name
+
+
+def test_every_module_all_is_importable():
+    modules = [
+        "sparsecore.nn",
+        "sparsecore.prune",
+        "sparsecore.runtime",
+        "sparsecore.data",
+        "sparsecore.checkpoint",
+        "sparsecore.experiment",
+        "sparsecore.bench",
+        "sparsecore.nn.layers",
+        "sparsecore.nn.activations",
+        "sparsecore.nn.losses",
+        "sparsecore.nn.optimizers",
+        "sparsecore.nn.initializers",
+        "sparsecore.nn.callbacks",
+        "sparsecore.nn.model",
+        "sparsecore.nn.gradcheck",
+        "sparsecore.prune.schedules",
+        "sparsecore.prune.criteria",
+        "sparsecore.prune.pruner",
+        "sparsecore.runtime.csr",
+        "sparsecore.runtime.model",
+        "sparsecore.runtime.format",
+    ]
+    for name in modules:
+        module = importlib.import_module(name)
+        assert module.__all__, name
+        for attr in module.__all__:
+            assert hasattr(module, attr), f"{name}.{attr}"
+
+
+def test_design_api_names():
+    # the functional criteria named in DESIGN.md
+    for name in (
+        "magnitude_mask",
+        "global_magnitude_masks",
+        "structured_mask",
+        "nm_mask",
+        "random_mask",
+    ):
+        assert callable(getattr(sc.prune, name))
+    assert issubclass(sc.runtime.SparseFormatError, ValueError)
