@@ -16,6 +16,7 @@ import json
 import math
 import os
 import struct
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -37,6 +38,8 @@ READ_ERRORS = (
     OverflowError,
     NotImplementedError,
     RecursionError,
+    SyntaxError,  # numpy tokenizes .npy headers: IndentationError, ...
+    tokenize.TokenError,  # ... and TokenError ("EOF in multi-line statement")
     struct.error,
     zlib.error,
 )
