@@ -12,10 +12,12 @@ same process, interleaved:
                  fastest backend available (numba if installed, else scipy).
 ``sc_auto``      ``SparseModel(format="auto", batch_size=batch)``.
 ``sc_scipy``     CSR layers with the scipy backend.
-``sc_numpy``     CSR layers with the pure NumPy backend.
+``sc_numpy``     CSR layers with the pure NumPy backend (skipped where
+                 nnz * batch > 6e7: it would take seconds per call).
 ``sc_dense``     Compacted dense layers (transposed GEMV/GEMM).
 ``torch_dense``  ``torch.nn.functional.linear`` (when torch is importable).
-``torch_csr``    ``torch.sparse.mm`` on a CSR tensor (when torch is importable).
+``torch_csr``    ``torch.sparse.mm`` on a CSR tensor (when torch is importable;
+                 skipped like ``sc_numpy``).
 
 Every method is warmed up, then timed in rounds: each round times every
 method once (in a shuffled order, torch last), each sample running the
@@ -221,11 +223,21 @@ def _torch(layers: Layers, sparse: bool) -> Callable[[np.ndarray], Any]:
     return run
 
 
+# Slow reference kernels (pure NumPy CSR, torch CSR) are skipped on cells
+# with more than this many nonzero x batch products (> ~1 s per call).
+SLOW_METHOD_MAX_WORK = 60_000_000
+_SLOW_METHODS = ("sc_numpy", "torch_csr")
+
+
 def _build_method(
     method: str, layers: Layers, batch: int, dtype: str, threads: int | None
 ) -> Callable[[np.ndarray], Any] | None:
     """The callable for ``method``, or None when it cannot run here."""
     backs = available_backends()
+    if method in _SLOW_METHODS:
+        nnz = sum(int(np.count_nonzero(w)) for w, _, _ in layers)
+        if nnz * batch > SLOW_METHOD_MAX_WORK:
+            return None
     if method == "numpy_dense":
         return _numpy_dense(layers)
     if method == "scipy_naive":
@@ -715,11 +727,18 @@ def explain(rows: Sequence[dict[str, Any]]) -> str:
         text = (
             f"- sparsity {label}, batch {batch}: auto x{auto['speedup']:.2f} vs "
             f"target x{tgt:g}: **{status}** (formats {auto['formats']}). "
-            f"Dense weights {dbytes / 1e6:.1f} MB in {base * 1e6:.0f} us "
-            f"({dbytes / base / 1e9:.0f} GB/s; single-thread read floor "
-            f"{any_row['read_bw_gbs']:.0f} GB/s = "
-            f"{dbytes / any_row['read_bw_gbs'] / 1e3:.0f} us)."
         )
+        if batch == 1:
+            floor = dbytes / (any_row["read_bw_gbs"] * 1e9)
+            text += (
+                f"Dense GEMV reads {dbytes / 1e6:.1f} MB in {base * 1e6:.0f} us "
+                f"({dbytes / base / 1e9:.0f} GB/s; the single-thread read floor "
+                f"measured in this run is {any_row['read_bw_gbs']:.0f} GB/s = "
+                f"{floor * 1e6:.0f} us)."
+            )
+        else:
+            flops = 2 * dbytes / itemsize * batch
+            text += f"Dense GEMM runs at {flops / base / 1e9:.0f} GFLOP/s."
         csr_methods = [m for m in ("sc_csr", "sc_scipy", "sc_numpy") if m in c]
         if not struct and csr_methods and nnz:
             best = min(csr_methods, key=lambda m: c[m]["time_s"])
@@ -732,4 +751,34 @@ def explain(rows: Sequence[dict[str, Any]]) -> str:
                 f"target needs <= {need:.3f}."
             )
         lines.append(text)
+    lines += ["", "## Cell-wide checks", ""]
+    slow_auto = [
+        c["sc_auto"]
+        for c in cells.values()
+        if "sc_auto" in c and c["sc_auto"]["speedup"] < 0.95
+    ]
+    lines.append(
+        "- sc_auto more than 5 % slower than numpy dense: "
+        + (
+            ", ".join(_cell_label(r) + f" (x{r['speedup']:.2f})" for r in slow_auto)
+            or "none"
+        )
+    )
+    for m in ("sc_auto", "sc_csr"):
+        behind = [
+            c[m]
+            for c in cells.values()
+            if m in c
+            and "scipy_naive" in c
+            and c[m]["time_s"] > c["scipy_naive"]["time_s"]
+        ]
+        lines.append(
+            f"- {m} slower than the naive `x @ csr_matrix(W)`: "
+            + (", ".join(_cell_label(r) for r in behind) or "none")
+        )
     return "\n".join(lines)
+
+
+def _cell_label(r: dict[str, Any]) -> str:
+    s = f"{r['sparsity']:g}{'s' if r['structured'] else ''}"
+    return f"{r['dtype']} sparsity {s} batch {r['batch']}"

@@ -124,7 +124,7 @@ def _validate_activation(activation: Any) -> tuple[str, float]:
 # batch-1 CSR product is too short to split.
 _AUTO_BATCHES = (1.0, 16.0, 256.0, 1024.0)
 _AUTO_MAX_DENSITY: dict[str, tuple[float, float, float, float]] = {
-    "numba": (0.06, 0.14, 0.25, 0.22),
+    "numba": (0.06, 0.14, 0.2, 0.2),
     "scipy": (0.045, 0.09, 0.10, 0.11),
     "numpy": (0.01, 0.008, 0.003, 0.003),
 }
@@ -155,7 +155,7 @@ def auto_max_density(backend: str, batch_size: int) -> float:
     ======  =====  =====  =====  =====
     batch   1      16     256    1024
     ======  =====  =====  =====  =====
-    numba   0.06   0.14   0.25   0.22
+    numba   0.06   0.14   0.2    0.2
     scipy   0.045  0.09   0.10   0.11
     numpy   0.01   0.008  0.003  0.003
     ======  =====  =====  =====  =====
