@@ -747,6 +747,26 @@ def test_huge_declared_size_refused_before_allocating(tmp_path, good_arrays):
         load_model(path)
 
 
+def test_huge_shape_with_consistent_declared_size_refused(tmp_path, good_arrays):
+    """input_dim 2**31 - 1 and a zip64 directory claiming the 128 GiB kernel:
+    refused from the directory alone (the file holds 15 KB), nothing allocated."""
+    n = 2**31 - 1
+    arrays = _with_header(good_arrays, lambda h: h["model"].update(input_dim=n))
+    path = tmp_path / "huge.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        for k, v in arrays.items():
+            if k == K0:
+                npy = _npy_bytes("<f4", (n, 16))
+                zf.writestr(k + ".npy", npy + v.tobytes())
+                info = zf.filelist[-1]
+                info.file_size = info.compress_size = len(npy) + n * 16 * 4
+            else:
+                zf.writestr(k + ".npy", _npy_bytes(v.dtype.str, v.shape, v.tobytes()))
+    assert os.path.getsize(path) < 100_000
+    with pytest.raises(CheckpointFormatError, match=K0 + r": declares \d+ compressed"):
+        load_model(path)
+
+
 @pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
 def test_other_compression_refused(tmp_path, good_arrays, method):
     path = tmp_path / "c.npz"
