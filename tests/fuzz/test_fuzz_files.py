@@ -191,8 +191,8 @@ def _validate_sparse(sm):
 # before checking the file can hold them (a 2 KB file asks for 8 TiB:
 # MemoryError). While runtime_escapes() still sees them, such escapes from
 # runtime/format.py count as "known-bug" instead of failing the fuzz, and
-# test_runtime_reader_zip_errors is a strict xfail (it turns into a failure,
-# "XPASS(strict)", once they are fixed: then delete the marker).
+# test_runtime_reader_zip_errors is an xfail; once they are fixed, the probe
+# comes back empty, the marker is inert and the fuzz is strict again.
 KNOWN_RUNTIME_ESCAPES = (
     zipfile.BadZipFile,
     NotImplementedError,
