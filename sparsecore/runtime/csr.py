@@ -423,6 +423,16 @@ def default_threads() -> int:
     return max(1, min(8, n))
 
 
+def _forget_pool() -> None:
+    # A forked child has no pool threads: start a fresh pool there.
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _get_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
