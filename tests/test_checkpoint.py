@@ -658,6 +658,10 @@ BAD = {
         ),
         "is not a weight of the model",
     ),
+    "mask name not a str": (
+        lambda a: _with_header(a, lambda h: h["pruner"]["masks"].__setitem__(0, [])),
+        "header.pruner.masks: must be a list of distinct weight names",
+    ),
     "sparse model file": (
         lambda a: _with_header(a, lambda h: h.update(format="sparsecore.SparseModel")),
         "use sc.SparseModel.load|read it with sc.SparseModel.load",
