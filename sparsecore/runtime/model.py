@@ -346,13 +346,31 @@ class SparseModel:
         self.layers = tuple(layers)
         self.input_dim = _validate_int("input_dim", input_dim, 0)
         n = self.input_dim
+        self.dtype = getattr(self.layers[0], "bias", np.empty(0, np.float32)).dtype
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64; got {self.dtype}")
         for i, layer in enumerate(self.layers):
+            if not isinstance(layer, SparseLayer):
+                raise TypeError(f"layers[{i}] must be a SparseLayer; got {layer!r}")
             if layer.shape[0] != n:
                 raise ValueError(
                     f"layer {i} kernel must have {n} inputs; got shape {layer.shape}"
                 )
             n = layer.shape[1]
-        self.dtype = self.layers[0].bias.dtype
+            if layer.bias.shape != (n,):
+                raise ValueError(
+                    f"layer {i} bias must have shape ({n},); got {layer.bias.shape}"
+                )
+            if layer.weight.dtype != self.dtype or layer.bias.dtype != self.dtype:
+                raise ValueError(
+                    f"layer {i} weight and bias must be {self.dtype}; got "
+                    f"{layer.weight.dtype} and {layer.bias.dtype}"
+                )
+            if layer.activation not in _ACT_FUNCS:
+                raise ValueError(
+                    f"layer {i} activation must be one of {list(ACTIVATIONS)}; "
+                    f"got {layer.activation!r}"
+                )
         self.backend = resolve_backend(backend)
         self._kernel = get_kernel(self.backend)
         if threads is None:
@@ -424,9 +442,12 @@ class SparseModel:
                 )
             kernel, bias, act = item
             k = np.asarray(kernel)
-            if k.ndim != 2 or not np.issubdtype(k.dtype, np.number):
+            real = np.issubdtype(k.dtype, np.integer) or np.issubdtype(
+                k.dtype, np.floating
+            )
+            if k.ndim != 2 or not real:
                 raise ValueError(
-                    f"layers[{i}] kernel must be a 2-D numeric array; "
+                    f"layers[{i}] kernel must be a 2-D real array; "
                     f"got shape {k.shape} and dtype {k.dtype}"
                 )
             k = k.astype(dt)
@@ -435,6 +456,8 @@ class SparseModel:
                 raise ValueError(
                     f"layers[{i}] bias must have shape ({k.shape[1]},); got {b.shape}"
                 )
+            if not (np.all(np.isfinite(k)) and np.all(np.isfinite(b))):
+                raise ValueError(f"layers[{i}] kernel and bias must be finite")
             if n_prev is not None and k.shape[0] != n_prev:
                 raise ValueError(
                     f"layers[{i}] kernel must have {n_prev} inputs; got shape {k.shape}"

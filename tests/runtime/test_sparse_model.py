@@ -298,8 +298,14 @@ def test_from_layers_validation():
         SparseModel.from_layers([(w, None, None)], backend="gpu")
     with pytest.raises(ValueError, match=r"bias must have shape \(3,\)"):
         SparseModel.from_layers([(w, np.ones(2), None)])
-    with pytest.raises(ValueError, match="2-D numeric"):
+    with pytest.raises(ValueError, match="2-D real"):
         SparseModel.from_layers([(np.ones(3), None, None)])
+    with pytest.raises(ValueError, match="2-D real"):
+        SparseModel.from_layers([(np.ones((2, 2), complex), None, None)])
+    with pytest.raises(ValueError, match="must be finite"):
+        SparseModel.from_layers([(np.full((2, 2), np.nan), None, None)])
+    with pytest.raises(ValueError, match="must be finite"):
+        SparseModel.from_layers([(w, np.array([0, 0, np.inf]), None)])
     with pytest.raises(TypeError, match="must be a \\(kernel, bias, activation\\)"):
         SparseModel.from_layers([(w, None)])
     with pytest.raises(ValueError, match="at least one layer"):
@@ -351,3 +357,23 @@ def test_summary_and_repr():
     assert repr(sm).startswith("SparseModel(input_dim=100, output_dim=1")
     assert sm.nbytes == sum(lay.nbytes for lay in sm.layers)
     np.testing.assert_array_equal(sm.layers[-1].kernel().shape, sm.layers[-1].shape)
+
+
+def test_constructor_validates_layers():
+    from sparsecore.runtime import SparseLayer
+
+    good = SparseLayer(np.ones((3, 2), np.float32), np.zeros(3, np.float32), "relu")
+    sm = SparseModel([good], 2, backend="numpy")
+    assert sm.output_dim == 3 and sm.backend == "numpy"
+    with pytest.raises(ValueError, match="must have 3 inputs"):
+        SparseModel([good, good], 2)
+    mixed = SparseLayer(np.ones((3, 2)), np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="weight and bias must be float32"):
+        SparseModel([mixed], 2)
+    bad_act = SparseLayer(np.ones((3, 2), np.float32), np.zeros(3, np.float32), "gelu")
+    with pytest.raises(ValueError, match="activation must be one of"):
+        SparseModel([bad_act], 2)
+    with pytest.raises(TypeError, match="must be a SparseLayer"):
+        SparseModel([object()], 2)
+    with pytest.raises(ValueError, match="at least one layer"):
+        SparseModel([], 2)
