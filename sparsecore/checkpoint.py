@@ -354,8 +354,8 @@ class ModelCheckpoint(Callback):
                 return
             self.best = value
         try:
-            path = self.filepath.format(epoch=epoch + 1, **logs)
-        except (KeyError, IndexError, ValueError) as e:
+            path = self.filepath.format(**{**logs, "epoch": epoch + 1})
+        except (KeyError, IndexError, ValueError, AttributeError) as e:
             raise ValueError(
                 f"filepath {self.filepath!r} cannot be formatted with epoch and the "
                 f"logs {sorted(logs)} ({type(e).__name__}: {e})"

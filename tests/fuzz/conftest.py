@@ -2,7 +2,7 @@
 
 The count is printed in pytest's terminal summary (``sparsecore fuzz: ...``)
 and, when ``SPARSECORE_FUZZ_REPORT`` names a file, written there as JSON.
-``SPARSECORE_FUZZ_EXAMPLES`` (default 400) sets the hypothesis examples per
+``SPARSECORE_FUZZ_EXAMPLES`` (default 800) sets the hypothesis examples per
 fuzz test; e.g. ``SPARSECORE_FUZZ_EXAMPLES=5000 pytest tests/fuzz``.
 """
 

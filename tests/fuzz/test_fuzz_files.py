@@ -38,7 +38,7 @@ from sparsecore.checkpoint import CheckpointFormatError, load_model
 from sparsecore.prune import PolynomialDecay, Pruner
 from sparsecore.runtime import SparseFormatError, SparseModel
 
-EXAMPLES = int(os.environ.get("SPARSECORE_FUZZ_EXAMPLES", "400"))
+EXAMPLES = int(os.environ.get("SPARSECORE_FUZZ_EXAMPLES", "800"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
