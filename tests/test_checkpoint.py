@@ -432,6 +432,20 @@ def test_modelcheckpoint_every_and_last_epoch(tmp_path):
     ]
 
 
+def test_modelcheckpoint_saves_the_epoch_early_stopping_ends_on(tmp_path):
+    class Scores(sc.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["score"] = [3.0, 2.0, 2.5, 2.7, 1.0][epoch]
+            logs["epoch"] = -1  # a log key named like the placeholder
+
+    stop = sc.EarlyStopping(monitor="score", patience=1)
+    ckpt = ModelCheckpoint(tmp_path / "c{epoch}.npz", every=10)
+    fit_quiet(make_model(), *make_data(), epochs=5, callbacks=[Scores(), stop, ckpt])
+    assert stop.stopped_epoch == 3
+    assert os.listdir(tmp_path) == ["c4.npz"]
+    assert load_model(tmp_path / "c4.npz").epoch == 4
+
+
 def test_modelcheckpoint_order_does_not_matter(tmp_path):
     """Listed before the pruner, the checkpoint still holds the epoch's sparsity."""
     x, y = make_data()
