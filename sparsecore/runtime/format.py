@@ -21,7 +21,6 @@ import math
 import os
 import secrets
 import zipfile
-import zlib
 from collections.abc import Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
@@ -295,32 +294,56 @@ class _Reader:
             name = info.filename
             if not name.endswith(".npy"):
                 self.fail(name, "is not a .npy member (unknown member)")
+            if name[:-4] in self.members:
+                self.fail(name, "duplicate member")
             self.members[name[:-4]] = info
 
     def fail(self, field: str, problem: str) -> NoReturn:
         raise SparseFormatError(f"{self.path}: {field}: {problem}")
 
-    def read(self, field: str, dtype: np.dtype[Any], shape: tuple[int, ...]) -> Any:
-        """Read member ``field``, checking dtype and shape before allocating."""
+    def npy_header(self, field: str) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+        """The (shape, fortran_order, dtype) a member's .npy header declares."""
         info = self.members.get(field)
         if info is None:
             self.fail(field, "missing member")
         try:
             with self.zip.open(info) as f:
-                version = np.lib.format.read_magic(f)
-                if version == (1, 0):
-                    hdr = np.lib.format.read_array_header_1_0(f)
-                elif version == (2, 0):
-                    hdr = np.lib.format.read_array_header_2_0(f)
-                else:
-                    self.fail(field, f"unsupported .npy version {version}")
-                got_shape, fortran, got_dtype = hdr
+                return self._read_npy_header(field, f)
+        except SparseFormatError:
+            raise
+        except Exception as e:  # zip, zlib, numpy's header parser, ...
+            self.fail(field, f"unreadable ({type(e).__name__}: {e})")
+
+    def _read_npy_header(
+        self, field: str, f: IO[bytes]
+    ) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            self.fail(field, f"unsupported .npy version {version}")
+        return tuple(shape), bool(fortran), dtype
+
+    def read(self, field: str, dtype: np.dtype[Any], shape: tuple[int, ...]) -> Any:
+        """Read member ``field``, checking dtype and shape before reading data.
+
+        The data are read in chunks, so memory grows only with the bytes the
+        file really holds, whatever sizes it declares.
+        """
+        info = self.members.get(field)
+        if info is None:
+            self.fail(field, "missing member")
+        try:
+            with self.zip.open(info) as f:
+                got_shape, fortran, got_dtype = self._read_npy_header(field, f)
                 if got_dtype.hasobject:
                     self.fail(field, f"object arrays are refused; got {got_dtype}")
                 if got_dtype != dtype:
                     self.fail(field, f"dtype must be {dtype}; got {got_dtype}")
-                if tuple(got_shape) != shape:
-                    self.fail(field, f"shape must be {shape}; got {tuple(got_shape)}")
+                if got_shape != shape:
+                    self.fail(field, f"shape must be {shape}; got {got_shape}")
                 if fortran and len(shape) > 1:
                     self.fail(field, "Fortran-ordered arrays are refused")
                 nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -331,16 +354,19 @@ class _Reader:
                         f"member holds {declared} data bytes; its shape {shape} "
                         f"and dtype {dtype} need {nbytes}",
                     )
-                arr = np.empty(shape, dtype)
-                stream: Any = f  # ZipExtFile: readinto fills until EOF
-                got = stream.readinto(arr.reshape(-1).view(np.uint8)) if nbytes else 0
-                if got != nbytes or f.read(1):
-                    self.fail(field, f"truncated: read {got} of {nbytes} bytes")
+                buf = bytearray()
+                while len(buf) < nbytes:
+                    chunk = f.read(min(nbytes - len(buf), 1 << 24))
+                    if not chunk:
+                        break
+                    buf += chunk
+                if len(buf) != nbytes or f.read(1):
+                    self.fail(field, f"truncated: read {len(buf)} of {nbytes} bytes")
         except SparseFormatError:
             raise
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as e:
+        except Exception as e:  # zip, zlib, numpy's header parser, memory, ...
             self.fail(field, f"unreadable ({type(e).__name__}: {e})")
-        return arr
+        return np.frombuffer(buf, dtype=dtype).reshape(shape)
 
 
 def _check_int(r: _Reader, field: str, v: Any, lo: int, hi: int = _MAX_DIM) -> int:
@@ -355,18 +381,7 @@ def _read_header(r: _Reader) -> dict[str, Any]:
         r.fail("header", "missing member (not a sparsecore model file?)")
     if info.file_size > 4 * _MAX_HEADER_CHARS + 256:
         r.fail("header", f"too large ({info.file_size} bytes)")
-    with r.zip.open(info) as f:
-        try:
-            version = np.lib.format.read_magic(f)
-            if version not in ((1, 0), (2, 0)):
-                r.fail("header", f"unsupported .npy version {version}")
-            shape, _, dtype = (
-                np.lib.format.read_array_header_1_0(f)
-                if version == (1, 0)
-                else np.lib.format.read_array_header_2_0(f)
-            )
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as e:
-            r.fail("header", f"unreadable ({type(e).__name__}: {e})")
+    shape, _, dtype = r.npy_header("header")
     if dtype.kind != "U" or shape != ():
         r.fail("header", f"must be a 0-d str array; got {dtype} of shape {shape}")
     text = str(r.read("header", dtype, ())[()])
@@ -471,7 +486,7 @@ def load_model(path: str | os.PathLike[str]) -> tuple[list[SparseLayer], int, in
             raise SparseFormatError(f"{path}: not a readable .npz archive ({what})")
         try:
             npz = np.load(fid, allow_pickle=False)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        except Exception as e:  # zipfile, OSError, EOFError, ValueError, ...
             raise SparseFormatError(
                 f"{path}: not a readable .npz archive ({type(e).__name__}: {e})"
             ) from e
