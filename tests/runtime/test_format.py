@@ -1,11 +1,13 @@
 """SparseModel files: bit-exact round trips, and every malformed file is rejected."""
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 import textwrap
+import warnings
 import zipfile
 
 import numpy as np
@@ -418,3 +420,68 @@ def test_vendored_runtime_folder_needs_only_numpy(tmp_path):
         import_line="from vendored_rt import SparseModel", **paths
     )
     _run(code, tmp_path)
+
+
+def test_duplicate_member_refused(tmp_path, good):
+    bad = tmp_path / "dup.npz"
+    shutil.copy(good, bad)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile: duplicate name
+        with zipfile.ZipFile(bad, "a") as z:
+            z.writestr("layers/0/bias.npy", b"x")
+    with pytest.raises(SparseFormatError, match="duplicate member"):
+        SparseModel.load(bad)
+
+
+def test_unknown_compression_refused(tmp_path, good):
+    raw = bytearray(good.read_bytes())
+    j = raw.rfind(b"PK\x01\x02", 0, raw.rfind(b"layers/0/bias.npy"))
+    raw[j + 10 : j + 12] = (99).to_bytes(2, "little")  # central directory method
+    (tmp_path / "c.npz").write_bytes(bytes(raw))
+    with pytest.raises(SparseFormatError, match="layers/0/bias: unreadable"):
+        SparseModel.load(tmp_path / "c.npz")
+
+
+def test_huge_declared_size_does_not_allocate(tmp_path):
+    # A 2 KB file whose header and zip directory both claim an 8 TiB kernel.
+    n_in, n_out = 2**31 - 1, 2**10
+    layer = {
+        "format": "dense",
+        "n_in": n_in,
+        "n_out": n_out,
+        "nnz": n_in * n_out,
+        "activation": "linear",
+        "alpha": 0.0,
+        "original_shape": [n_in, n_out],
+    }
+    header = {
+        "format": "sparsecore.SparseModel",
+        "version": 1,
+        "dtype": "float32",
+        "input_dim": n_in,
+        "batch_size": 1,
+        "layers": [layer],
+    }
+
+    def npy(arr_or_header, data=b""):
+        buf = io.BytesIO()
+        if isinstance(arr_or_header, np.ndarray):
+            np.lib.format.write_array(buf, arr_or_header, allow_pickle=False)
+        else:
+            np.lib.format.write_array_header_1_0(buf, arr_or_header)
+            buf.write(data)
+        return buf.getvalue()
+
+    kernel = npy(
+        {"descr": "<f4", "fortran_order": False, "shape": (n_out, n_in)}, b"\0" * 64
+    )
+    path = tmp_path / "huge.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("header.npy", npy(np.array(json.dumps(header))))
+        zf.writestr("layers/0/bias.npy", npy(np.zeros(n_out, np.float32)))
+        zf.writestr("layers/0/kernel_t.npy", kernel)
+        info = zf.filelist[-1]
+        info.file_size = info.compress_size = len(kernel) - 64 + n_in * n_out * 4
+    assert os.path.getsize(path) < 10_000
+    with pytest.raises(SparseFormatError, match="layers/0/kernel_t"):
+        SparseModel.load(path)
