@@ -17,8 +17,8 @@ from .format import (
     SparseFormatError,
     atomic_savez,
     atomic_write,
-    load_model,
-    save_model,
+    load_sparse_model,
+    save_sparse_model,
 )
 from .model import SparseLayer, SparseModel, compact_layers
 
@@ -31,6 +31,6 @@ __all__ = [
     "atomic_write",
     "available_backends",
     "compact_layers",
-    "load_model",
-    "save_model",
+    "load_sparse_model",
+    "save_sparse_model",
 ]

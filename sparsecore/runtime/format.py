@@ -34,8 +34,8 @@ __all__ = [
     "SparseFormatError",
     "atomic_savez",
     "atomic_write",
-    "load_model",
-    "save_model",
+    "load_sparse_model",
+    "save_sparse_model",
 ]
 
 
@@ -232,7 +232,7 @@ _LAYER_KEYS = {
 }
 
 
-def save_model(
+def save_sparse_model(
     model: SparseModel, path: str | os.PathLike[str], *, compressed: bool = False
 ) -> None:
     """Write a :class:`~sparsecore.runtime.SparseModel` (see the layout above).
@@ -450,8 +450,10 @@ def _read_header(r: _Reader) -> dict[str, Any]:
     return header
 
 
-def load_model(path: str | os.PathLike[str]) -> tuple[list[SparseLayer], int, int]:
-    """Read and validate a model archive written by :func:`save_model`.
+def load_sparse_model(
+    path: str | os.PathLike[str],
+) -> tuple[list[SparseLayer], int, int]:
+    """Read and validate a model archive written by :func:`save_sparse_model`.
 
     Returns
     -------

@@ -740,11 +740,11 @@ class SparseModel:
     def save(self, path: str | os.PathLike[str], compressed: bool = False) -> None:
         """Write the model to a versioned ``.npz`` file, atomically.
 
-        See :func:`sparsecore.runtime.format.save_model` for the layout.
+        See :func:`sparsecore.runtime.format.save_sparse_model` for the layout.
         """
-        from .format import save_model
+        from .format import save_sparse_model
 
-        save_model(self, path, compressed=compressed)
+        save_sparse_model(self, path, compressed=compressed)
 
     @classmethod
     def load(
@@ -764,9 +764,9 @@ class SparseModel:
         FileNotFoundError
             If ``path`` does not exist.
         """
-        from .format import load_model
+        from .format import load_sparse_model
 
-        layers, input_dim, batch_size = load_model(path)
+        layers, input_dim, batch_size = load_sparse_model(path)
         return cls(
             layers, input_dim, backend=backend, threads=threads, batch_size=batch_size
         )
