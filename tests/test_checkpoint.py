@@ -133,7 +133,7 @@ def test_round_trip_exact(tmp_path, pruner, opt):
     fit_quiet(model, x, y, epochs=2, batch_size=16, callbacks=[p] if p else [], seed=4)
     path = tmp_path / "ckpt.npz"
     model.save(path)
-    back = sc.load_model(path) if hasattr(sc, "load_model") else load_model(path)
+    back = sc.load_model(path)
     assert_same_state(model, back)
     np.testing.assert_array_equal(model.predict(x), back.predict(x))
     assert os.listdir(tmp_path) == ["ckpt.npz"]
