@@ -86,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-time", type=float, default=0.02)
     p.add_argument("--threads", type=int)
     p.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="re-runs of a cell whose dense time shows other load (default 2)",
+    )
+    p.add_argument(
         "--out",
         default=os.path.join(_HERE, "results", "inference"),
         help="output prefix: writes <out>.csv and <out>.md",
@@ -111,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         methods=a.methods,
         min_time=a.min_time,
         threads=a.threads,
+        retries=a.retries,
         progress=print,
     )
     env["load average (end)"] = " ".join(f"{v:.2f}" for v in os.getloadavg())

@@ -331,6 +331,7 @@ def run_inference_sweep(
     min_time: float = 0.02,
     threads: int | None = None,
     seed: int = 0,
+    retries: int = 2,
     progress: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Time every method on every (sparsity, batch, dtype) cell.
@@ -352,6 +353,11 @@ def run_inference_sweep(
     threads : int, optional
         Threads for sparsecore's row splitting (default: CPUs available).
     seed : int
+    retries : int, default=2
+        Times a disturbed cell is re-run: one whose ``numpy_dense`` (or, in
+        the torch pass, ``torch_dense``) median is over 1.5x the fastest at
+        the same batch and dtype (dense time does not depend on sparsity, so
+        the difference is other load). The least disturbed run is kept.
     progress : callable, optional
         Called with a one-line message per finished cell.
 
@@ -360,7 +366,8 @@ def run_inference_sweep(
     list of dict
         One row per (cell, method) with keys ``sparsity, structured, batch,
         dtype, method, time_s, time_p25_s, time_p75_s, speedup, nnz,
-        weight_bytes, formats, read_bw_gbs, spread``. ``speedup`` is
+        weight_bytes, formats, nnz_compacted, read_bw_gbs, spread, retried``.
+        ``speedup`` is
         ``numpy_dense`` time over the method's time in the same cell;
         ``spread`` is the samples' interquartile range over their median.
     """
@@ -386,76 +393,149 @@ def run_inference_sweep(
     for phase, phase_methods in enumerate((first, second)):
         if not phase_methods:
             continue
-        for dtype, sparsity, struct, batch in plan:
-            layers = _cached_layers(sparsity, struct, dtype)
-            nnz = sum(int(np.count_nonzero(w)) for w, _, _ in layers)
-            dense_bytes = sum(w.nbytes for w, _, _ in layers)
-            x = make_input(batch, layers[0][0].shape[0], dtype)
-            fns: dict[str, Callable[[], Any]] = {}
-            info: dict[str, str] = {}
-            kept: dict[str, int] = {}
-            for m in phase_methods:
-                f = _build_method(m, layers, batch, dtype, threads)
-                if f is None:
-                    continue
-                fns[m] = functools.partial(f, x)
-                owner = getattr(f, "__self__", None)
-                if isinstance(owner, SparseModel):
-                    fmts = ",".join(layer.format for layer in owner.layers)
-                    info[m] = f"{fmts}@{owner.backend}"
-                    kept[m] = sum(layer.nnz for layer in owner.layers)
-            if not fns:
+        anchor = "numpy_dense" if phase == 0 else "torch_dense"
+        results: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for key in plan:
+            res = _run_cell(phase_methods, *key, threads, repeats, min_time, seed)
+            if res is None:
                 continue
-            ref = _numpy_dense(layers)(x)
-            tol = 1e-3 if dtype == "float32" else 1e-9
-            for m, fn in fns.items():  # warm up, and check the outputs
-                out = np.asarray(fn(), dtype=np.float64)
-                if not np.allclose(out, ref, rtol=tol, atol=tol):
-                    raise RuntimeError(f"{m} disagrees with numpy_dense")
-            samples = _time_interleaved(fns, repeats, min_time, seed)
-            key = (dtype, sparsity, struct, batch)
+            results[key] = res
+            _report(progress, key, res, base_times, anchor)
+        # The anchor's time does not depend on sparsity: a cell where it is
+        # much slower than at the same batch elsewhere was disturbed by other
+        # processes. Re-run such cells, keeping the least disturbed run.
+        for attempt in range(retries):
+            best: dict[tuple[Any, ...], float] = {}
+            for (dt, _, _, b), res in results.items():
+                if anchor in res["samples"]:
+                    t = res["median"][anchor]
+                    best[(dt, b)] = min(best.get((dt, b), math.inf), t)
+            redo = [
+                key
+                for key, res in results.items()
+                if anchor in res["samples"]
+                and res["median"][anchor] > 1.5 * best[(key[0], key[3])]
+            ]
+            for key in redo:
+                res = _run_cell(
+                    phase_methods, *key, threads, repeats, min_time, seed + attempt + 1
+                )
+                if (
+                    res is not None
+                    and res["median"][anchor] < results[key]["median"][anchor]
+                ):
+                    results[key] = res
+                    res["retried"] = attempt + 1
+                if progress is not None:
+                    progress(f"(re-run {attempt + 1}: disturbed cell)")
+                    _report(progress, key, results[key], base_times, anchor)
+        for key, res in results.items():
             if phase == 0:
-                base_times[key] = float(np.median(samples["numpy_dense"]))
-            base = base_times[key]
-            new_rows = []
-            for m, ts in samples.items():
-                med = float(np.median(ts))
-                new_rows.append(
-                    {
-                        "sparsity": sparsity,
-                        "structured": struct,
-                        "batch": int(batch),
-                        "dtype": dtype,
-                        "method": m,
-                        "time_s": med,
-                        "time_p25_s": float(np.percentile(ts, 25)),
-                        "time_p75_s": float(np.percentile(ts, 75)),
-                        "speedup": base / med,
-                        "nnz": nnz,
-                        "weight_bytes": dense_bytes,
-                        "formats": info.get(m, ""),
-                        # nonzeros left after compaction (sparsecore methods)
-                        "nnz_compacted": kept.get(m, nnz),
-                        "read_bw_gbs": bw / 1e9,
-                        # interquartile range over median: > 0.25 marks a
-                        # cell disturbed by other processes
-                        "spread": float(
-                            (np.percentile(ts, 75) - np.percentile(ts, 25)) / med
-                        ),
-                    }
-                )
-            rows += new_rows
-            if progress is not None:
-                label = f"{sparsity:g}{'s' if struct else ''}"
-                msg = (
-                    f"{dtype} sparsity={label} batch={batch}: dense {base * 1e6:.0f} us"
-                )
-                msg += "".join(
-                    f", {r['method']} x{r['speedup']:.2f}"
-                    for r in new_rows
-                    if r["method"] != "numpy_dense"
-                )
-                progress(msg)
+                base_times[key] = res["median"]["numpy_dense"]
+        for key in plan:
+            if key not in results:
+                continue
+            rows += _cell_rows(key, results[key], base_times[key], bw)
+    return rows
+
+
+def _run_cell(
+    methods: Sequence[str],
+    dtype: str,
+    sparsity: float,
+    struct: bool,
+    batch: int,
+    threads: int | None,
+    repeats: int,
+    min_time: float,
+    seed: int,
+) -> dict[str, Any] | None:
+    """Build, check and time ``methods`` on one cell."""
+    layers = _cached_layers(sparsity, struct, dtype)
+    x = make_input(batch, layers[0][0].shape[0], dtype)
+    fns: dict[str, Callable[[], Any]] = {}
+    info: dict[str, str] = {}
+    kept: dict[str, int] = {}
+    for m in methods:
+        f = _build_method(m, layers, batch, dtype, threads)
+        if f is None:
+            continue
+        fns[m] = functools.partial(f, x)
+        owner = getattr(f, "__self__", None)
+        if isinstance(owner, SparseModel):
+            fmts = ",".join(layer.format for layer in owner.layers)
+            info[m] = f"{fmts}@{owner.backend}"
+            kept[m] = sum(layer.nnz for layer in owner.layers)
+    if not fns:
+        return None
+    ref = _numpy_dense(layers)(x)
+    tol = 1e-3 if dtype == "float32" else 1e-9
+    for m, fn in fns.items():  # warm up, and check the outputs
+        out = np.asarray(fn(), dtype=np.float64)
+        if not np.allclose(out, ref, rtol=tol, atol=tol):
+            raise RuntimeError(f"{m} disagrees with numpy_dense")
+    samples = _time_interleaved(fns, repeats, min_time, seed)
+    return {
+        "samples": samples,
+        "median": {m: float(np.median(ts)) for m, ts in samples.items()},
+        "info": info,
+        "kept": kept,
+        "nnz": sum(int(np.count_nonzero(w)) for w, _, _ in layers),
+        "weight_bytes": sum(w.nbytes for w, _, _ in layers),
+        "retried": 0,
+    }
+
+
+def _report(
+    progress: Callable[[str], None] | None,
+    key: tuple[Any, ...],
+    res: dict[str, Any],
+    base_times: dict[tuple[Any, ...], float],
+    anchor: str,
+) -> None:
+    if progress is None:
+        return
+    dtype, sparsity, struct, batch = key
+    base = base_times.get(key, res["median"].get(anchor, math.nan))
+    label = f"{sparsity:g}{'s' if struct else ''}"
+    msg = f"{dtype} sparsity={label} batch={batch}: dense {base * 1e6:.0f} us"
+    msg += "".join(
+        f", {m} x{base / t:.2f}" for m, t in res["median"].items() if m != "numpy_dense"
+    )
+    progress(msg)
+
+
+def _cell_rows(
+    key: tuple[Any, ...], res: dict[str, Any], base: float, bw: float
+) -> list[dict[str, Any]]:
+    dtype, sparsity, struct, batch = key
+    rows = []
+    for m, ts in res["samples"].items():
+        med = res["median"][m]
+        q25, q75 = np.percentile(ts, [25, 75])
+        rows.append(
+            {
+                "sparsity": sparsity,
+                "structured": struct,
+                "batch": int(batch),
+                "dtype": dtype,
+                "method": m,
+                "time_s": med,
+                "time_p25_s": float(q25),
+                "time_p75_s": float(q75),
+                "speedup": base / med,
+                "nnz": res["nnz"],
+                "weight_bytes": res["weight_bytes"],
+                "formats": res["info"].get(m, ""),
+                # nonzeros left after compaction (sparsecore methods)
+                "nnz_compacted": res["kept"].get(m, res["nnz"]),
+                "read_bw_gbs": bw / 1e9,
+                # interquartile range over median: > 0.25 marks a cell disturbed
+                # by other processes during the measurement
+                "spread": float((q75 - q25) / med),
+                "retried": res["retried"],
+            }
+        )
     return rows
 
 
