@@ -7,7 +7,7 @@ The names most users need are re-exported here.
 
 from sparsecore import data, nn, prune, runtime
 from sparsecore._version import __version__
-from sparsecore.checkpoint import ModelCheckpoint, load_model
+from sparsecore.checkpoint import CheckpointFormatError, ModelCheckpoint, load_model
 from sparsecore.nn import (
     MAE,
     MSE,
@@ -46,6 +46,7 @@ __all__ = [
     "AdamW",
     "BinaryCrossentropy",
     "Callback",
+    "CheckpointFormatError",
     "CategoricalCrossentropy",
     "ConstantSparsity",
     "Dense",

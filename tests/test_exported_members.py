@@ -28,6 +28,7 @@ EXPECTED = {
     "NonFiniteLossError",
     "ModelCheckpoint",
     "load_model",
+    "CheckpointFormatError",
     # prune
     "PolynomialDecay",
     "ConstantSparsity",

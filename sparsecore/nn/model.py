@@ -120,7 +120,8 @@ class Sequential:
     stop_training : bool
         A callback sets it to end ``fit`` after the current epoch.
     pruner : Callback or None
-        A pruning callback attaches itself here.
+        A pruning callback attaches itself here; ``fit`` then runs it even
+        when it is not passed in `callbacks` again (until it is stripped).
     fit_seed : int or None
         Shuffling seed of the last ``fit``; a later ``fit`` without `seed`
         reuses it, so a resumed run sees the same batches.
@@ -416,7 +417,12 @@ class Sequential:
         steps = math.ceil(n / batch_size)
         history = History()
         extra: list[Callback] = [history] + ([ProgressLogger()] if verbose else [])
-        cbs = CallbackList([*(callbacks or []), *extra])
+        user = list(callbacks or [])
+        if self.pruner is not None and not any(cb is self.pruner for cb in user):
+            # an attached pruner (e.g. restored by load_model) keeps pruning: a
+            # fit without it would silently let pruned weights grow back
+            user.insert(0, self.pruner)
+        cbs = CallbackList([*user, *extra])
         cbs.set_model(self)
         cbs.set_params(
             {

@@ -160,3 +160,25 @@ def test_nonfinite_loss_raises_naming_epoch_and_step():
 def test_callbacks_must_be_callbacks():
     with pytest.raises(TypeError, match="callbacks must be Callback instances"):
         _model().fit(*DATA, callbacks=[print], verbose=0)
+
+
+def test_attached_pruner_runs_without_being_passed_again():
+    model = _model()
+
+    class Attaching(sc.Callback):
+        calls = 0
+
+        def set_model(self, model):
+            super().set_model(model)
+            model.pruner = self
+
+        def on_train_batch_begin(self, batch, logs=None):
+            type(self).calls += 1
+
+    cb = Attaching()
+    model.fit(*DATA, epochs=1, batch_size=5, callbacks=[cb], verbose=0)
+    assert Attaching.calls == 2
+    model.fit(*DATA, epochs=1, batch_size=5, verbose=0)  # not passed: still runs
+    assert Attaching.calls == 4
+    model.fit(*DATA, epochs=1, batch_size=5, callbacks=[cb], verbose=0)  # not twice
+    assert Attaching.calls == 6
