@@ -45,8 +45,16 @@ DTYPES = ("float32", "float64")
 # In place on Y of shape (n_units,) or (n_units, n_samples); units on axis 0.
 
 
+_ZEROS: dict[np.dtype[Any], np.ndarray] = {
+    np.dtype(np.float32): np.zeros((), np.float32),
+    np.dtype(np.float64): np.zeros((), np.float64),
+}
+
+
 def _relu(y: np.ndarray, alpha: float) -> None:
-    np.maximum(y, 0, out=y)
+    # A 0-d array of y's dtype: half the per-call cost of the Python int 0.
+    zero = _ZEROS.get(y.dtype)
+    np.maximum(y, 0 if zero is None else zero, out=y)
 
 
 def _leaky_relu(y: np.ndarray, alpha: float) -> None:
@@ -378,6 +386,17 @@ class SparseModel:
         self.threads = _validate_int("threads", threads, 1)
         self.batch_size = _validate_int("batch_size", batch_size, 1)
         self._local = threading.local()
+        # Per layer, what the forward pass needs, looked up once.
+        self._plan = [
+            (
+                layer.weight,
+                layer.bias,
+                layer._bias_col,
+                None if layer.activation == "linear" else _ACT_FUNCS[layer.activation],
+                layer.alpha,
+            )
+            for layer in self.layers
+        ]
 
     # ---------------------------------------------------------- builders
 
@@ -616,24 +635,21 @@ class SparseModel:
             for i in range(0, b, 64):
                 np.copyto(h[:, i : i + 64], xc[i : i + 64].T, casting="unsafe")
         kernel = self._kernel
-        for layer, y in zip(self.layers, bufs[1:], strict=True):
-            w = layer.weight
-            bias = layer.bias if b == 1 else layer._bias_col
+        split = self.threads > 1 and releases_gil(kernel)
+        for (w, bias, bias_col, act, alpha), y in zip(
+            self._plan, bufs[1:], strict=True
+        ):
             if isinstance(w, CSRMatrix):
-                np.copyto(y, bias)
-                if (
-                    self.threads > 1
-                    and w.nnz * b >= _PARALLEL_MIN_WORK
-                    and releases_gil(kernel)
-                ):
+                np.copyto(y, bias if b == 1 else bias_col)
+                if split and w.nnz * b >= _PARALLEL_MIN_WORK:
                     parallel_rows(kernel, w, h, y, self.threads)
                 else:
                     kernel(w, h, y, 0, w.shape[0])
             else:
                 np.matmul(w, h, out=y)
-                y += bias
-            if layer.activation != "linear":
-                _ACT_FUNCS[layer.activation](y, layer.alpha)
+                y += bias if b == 1 else bias_col
+            if act is not None:
+                act(y, alpha)
             h = y
         return h
 
@@ -666,10 +682,12 @@ class SparseModel:
             raise ValueError(
                 f"x must have shape (n_samples, {self.input_dim}); got {x.shape}"
             )
-        if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        if x.dtype.kind not in "biuf":
             raise TypeError(f"x must be numeric; got dtype {x.dtype}")
-        chunk = _DEFAULT_CHUNK if batch_size is None else batch_size
-        chunk = _validate_int("batch_size", chunk, 1)
+        if batch_size is None:
+            chunk = _DEFAULT_CHUNK
+        else:
+            chunk = _validate_int("batch_size", batch_size, 1)
         n = x.shape[0]
         out = np.empty((n, self.output_dim), self.dtype)
         for s in range(0, n, chunk):
