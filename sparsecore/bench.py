@@ -800,7 +800,16 @@ def write_markdown(
         parts += [f"Command: `{command}`", ""]
     parts += ["| | |", "|---|---|"]
     parts += [f"| {k} | {v} |" for k, v in env.items()]
-    parts += ["", format_table(rows), ""]
+    parts += [
+        "",
+        "Speedup = numpy_dense time / the method's time, same cell, same run",
+        "(medians over interleaved rounds). `~` after the dense time: its samples",
+        "spread by more than 25 % (other load). Cells whose dense time was over",
+        "1.5x the fastest at the same batch were re-run (CSV column `retried`).",
+        "",
+        format_table(rows),
+        "",
+    ]
     if notes:
         parts += [notes.rstrip(), ""]
     with open(path, "w") as f:
