@@ -387,8 +387,8 @@ def _read_header(r: _Reader) -> dict[str, Any]:
     text = str(r.read("header", dtype, ())[()])
     try:
         header = json.loads(text)
-    except ValueError as e:
-        r.fail("header", f"invalid JSON ({e})")
+    except (ValueError, RecursionError) as e:  # RecursionError: deep nesting
+        r.fail("header", f"invalid JSON ({type(e).__name__}: {e})")
     if not isinstance(header, dict):
         r.fail("header", f"must be a JSON object; got {type(header).__name__}")
     if header.get("format") != FORMAT_NAME:
