@@ -257,6 +257,10 @@ MUTATIONS = {
         _edit(lambda a: a.__setitem__("header", np.array("{not json"))),
         "header: invalid JSON",
     ),
+    "header deeply nested": (
+        _edit(lambda a: a.__setitem__("header", np.array("[" * 50_000 + "]" * 50_000))),
+        "header: invalid JSON",
+    ),
     "header not a string": (
         _edit(lambda a: a.__setitem__("header", np.zeros(3))),
         "header: must be a 0-d str array",
