@@ -251,10 +251,10 @@ def main(argv: list[str] | None = None) -> None:
         argv if argv is not None else sys.argv[1:]
     )
     text = report(times, environment(), cmd.strip())
-    print(text)
-    if args.markdown:
+    if args.markdown:  # written first: a closed stdout must not lose the results
         with open(args.markdown, "w") as f:
             f.write(text)
+    print(text)
 
 
 if __name__ == "__main__":
