@@ -565,7 +565,7 @@ def test_bench_bad_options(tmp_path, args, exit_code, needle):
 
 
 def test_crossover_interpolates():
-    from sparsecore.cli import _crossovers
+    from sparsecore.cli._bench import crossovers
 
     def rows(batch, points):
         return [
@@ -584,7 +584,7 @@ def test_crossover_interpolates():
     r += rows(16, [(0.5, 0.4), (0.99, 0.9)])
     r += rows(256, [(0.5, 1.1), (0.99, 3.0)])
     r += rows(1024, [(0.5, 1.1), (0.75, 0.9), (0.9, 1.5)])  # dips: last crossing
-    lines = _crossovers(r, "sc_csr")
+    lines = crossovers(r, "sc_csr")
     assert lines[0].strip().startswith("float32 batch    1: ~0.925")
     assert "never" in lines[1]
     assert "at or below 0.5" in lines[2]

@@ -1,0 +1,127 @@
+"""The ``sparsecore`` command: ``demo``, ``bench``, ``prune`` and ``inspect``.
+
+Run ``sparsecore --help`` (or ``python -m sparsecore --help``) for the list,
+``sparsecore <command> --help`` for each command's options and examples.
+
+Every user error (a missing or malformed file, a bad option value) prints one
+line ``sparsecore: error: ...`` on stderr and exits with a non-zero code, with
+no traceback: 2 for a bad command line, 1 for anything else. Warnings (for
+example the pruner's "the schedule cannot complete") print as one line
+``sparsecore: warning: ...``.
+
+Only NumPy and the sparsecore core are imported at start-up; the commands
+import what they need (matplotlib only when ``--plot`` is given).
+
+Each command is one module, with its ``NAME``, ``HELP``, ``EXAMPLES``,
+``add_arguments(parser)`` and ``run(args) -> exit code``:
+:mod:`~sparsecore.cli._demo`, :mod:`~sparsecore.cli._bench`,
+:mod:`~sparsecore.cli._prune`, :mod:`~sparsecore.cli._inspect`; what they
+share is in :mod:`~sparsecore.cli._common`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import TextIO
+
+from sparsecore._version import __version__
+from sparsecore.cli import _bench, _demo, _inspect, _prune
+from sparsecore.cli._common import PROG, CLIError, Parser
+
+__all__ = ["build_parser", "main"]
+
+_COMMANDS = (_demo, _bench, _prune, _inspect)
+
+_EXAMPLES = """\
+examples:
+  sparsecore demo --quick            # the tutorial in under a minute
+  sparsecore demo                    # the tutorial: 200 epochs, dense vs pruned
+  sparsecore bench --batches 1,1024  # where sparse inference beats dense
+  sparsecore prune w.npz -o w90.npz --sparsity 0.9
+  sparsecore inspect w90.npz
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``sparsecore`` argument parser (one sub-parser per command)."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = Parser(
+        prog=PROG,
+        description="sparsecore: train, prune and deploy sparse neural networks "
+        "with NumPy.",
+        epilog=_EXAMPLES,
+        formatter_class=fmt,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for command in _COMMANDS:
+        p: argparse.ArgumentParser = sub.add_parser(
+            command.NAME,
+            help=command.HELP,
+            description=command.HELP,
+            epilog=command.EXAMPLES,
+            formatter_class=fmt,
+        )
+        command.add_arguments(p)
+        p.set_defaults(run=command.run)
+    return parser
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``sparsecore`` command; return the exit code.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 1 for a user error, 2 for a bad command line, 130 when
+        interrupted.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        try:
+            code: int = args.run(args)
+        except CLIError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"{PROG}: interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            # The reader went away (`sparsecore inspect f | head`): stop quietly,
+            # and keep Python from complaining when it flushes stdout at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 1
+        except (ImportError, OSError, ValueError, FloatingPointError) as exc:
+            # ImportError: an optional dependency (matplotlib) is missing;
+            # OSError: disk full, permissions...; ValueError: a library check
+            # (e.g. SparseFormatError) with its own clear message.
+            if os.environ.get("SPARSECORE_DEBUG"):
+                raise
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return 1
+    return code

@@ -1,0 +1,150 @@
+"""``sparsecore inspect``: what an ``.npz`` holds, per array or per layer.
+
+A plain ``.npz`` of arrays (weights, a checkpoint) is listed per array; a saved
+:class:`~sparsecore.runtime.SparseModel` is loaded (and so validated) and
+listed per layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+
+from sparsecore.cli._common import (
+    CLIError,
+    archive_format,
+    format_rows,
+    human_bytes,
+    is_sparse_model,
+    load_npz,
+    say,
+    shape_str,
+    sparsity_of,
+)
+
+__all__ = ["EXAMPLES", "HELP", "NAME", "add_arguments", "run"]
+
+NAME = "inspect"
+HELP = (
+    "Print shape, sparsity and bytes per array of a weights .npz, or per "
+    "layer of a saved SparseModel."
+)
+EXAMPLES = """\
+examples:
+  sparsecore inspect weights.npz     # any .npz of arrays: per-array sparsity
+  sparsecore inspect model.npz       # a saved SparseModel: per-layer summary
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the ``inspect`` argument to its sub-parser."""
+    p.add_argument("file", metavar="FILE")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``sparsecore inspect``; return the exit code."""
+    path: str = args.file
+    arrays = load_npz(path)
+    if is_sparse_model(arrays):
+        return _inspect_sparse_model(path)
+    rows = [["array", "shape", "dtype", "nonzeros", "sparsity", "bytes"]]
+    total_n = total_nnz = total_bytes = 0
+    for name, a in arrays.items():
+        numeric = a.dtype.kind in "biufc"
+        nnz = int(np.count_nonzero(a)) if numeric else a.size
+        rows.append(
+            [
+                name,
+                shape_str(a),
+                str(a.dtype),
+                f"{nnz:,}" if numeric else "-",
+                f"{sparsity_of(a):.4f}" if numeric and a.size else "-",
+                f"{a.nbytes:,}",
+            ]
+        )
+        if numeric:
+            total_n += a.size
+            total_nnz += nnz
+        total_bytes += a.nbytes
+    total_sparsity = 1.0 - total_nnz / total_n if total_n else 0.0
+    rows.append(
+        [
+            f"total ({len(arrays)} arrays)",
+            "",
+            "",
+            f"{total_nnz:,}",
+            f"{total_sparsity:.4f}",
+            f"{total_bytes:,}",
+        ]
+    )
+    fmt = archive_format(arrays)
+    kind = f" ({fmt[0]}, version {fmt[1]})" if fmt else ""
+    size = human_bytes(os.path.getsize(path))
+    say(f"{path}{kind}: {len(arrays)} arrays, {size} on disk")
+    say(format_rows(rows, "lllrrr"))
+    return 0
+
+
+def _inspect_sparse_model(path: str) -> int:
+    from sparsecore.runtime import SparseFormatError, SparseModel
+
+    try:
+        model = SparseModel.load(path)
+    except SparseFormatError as exc:  # names the file, the field and the problem
+        raise CLIError(str(exc)) from None
+    rows = [
+        [
+            "layer",
+            "format",
+            "activation",
+            "kernel",
+            "stored",
+            "nonzeros",
+            "sparsity",
+            "bytes",
+        ]
+    ]
+    total_n = total_nnz = 0
+    for i, layer in enumerate(model.layers):
+        n_in, n_out = layer.original_shape
+        size = n_in * n_out
+        nnz = layer.nnz
+        total_n += size
+        total_nnz += nnz
+        rows.append(
+            [
+                str(i),
+                layer.format,
+                layer.activation,
+                f"{n_in}x{n_out}",
+                "x".join(str(d) for d in layer.shape),
+                f"{nnz:,}",
+                f"{1.0 - nnz / size:.4f}" if size else "-",
+                f"{layer.nbytes:,}",
+            ]
+        )
+    rows.append(
+        [
+            "total",
+            "",
+            "",
+            "",
+            "",
+            f"{total_nnz:,}",
+            f"{1.0 - total_nnz / total_n:.4f}" if total_n else "-",
+            f"{model.nbytes:,}",
+        ]
+    )
+    say(
+        f"{path}: saved SparseModel ({len(model.layers)} layers, input_dim "
+        f"{model.input_dim}, {model.dtype.name}), "
+        f"{human_bytes(os.path.getsize(path))} on disk"
+    )
+    say(format_rows(rows, "rllllrrr"))
+    say(
+        "kernel = shape (n_in x n_out) as trained; stored = after compaction "
+        "(neurons without effect removed); sparsity is over the trained kernel"
+    )
+    return 0

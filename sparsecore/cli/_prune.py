@@ -1,0 +1,249 @@
+"""``sparsecore prune``: prune the 2-D arrays of any ``.npz`` of weights.
+
+No framework and no model: the arrays are read (never unpickled), masked with
+the functional criteria of :mod:`sparsecore.prune.criteria`, written
+atomically and reported per array.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import os
+
+import numpy as np
+
+from sparsecore.cli._common import (
+    CLIError,
+    archive_format,
+    check_output_path,
+    format_rows,
+    human_bytes,
+    is_sparse_model,
+    load_npz,
+    parse_int_at_least,
+    parse_pair,
+    parse_sparsity,
+    say,
+    shape_str,
+    sparsity_of,
+)
+
+__all__ = ["EXAMPLES", "HELP", "NAME", "add_arguments", "run"]
+
+NAME = "prune"
+HELP = (
+    "Prune the 2-D arrays of any .npz of weights (Keras, PyTorch, JAX, ...) "
+    "without a framework, and report per array."
+)
+EXAMPLES = """\
+examples:
+  sparsecore prune weights.npz -o pruned.npz --sparsity 0.75
+  sparsecore prune weights.npz -o pruned.npz --sparsity 0.9 --scope global
+  sparsecore prune weights.npz -o pruned.npz --sparsity 0.5 --block 1x4
+  sparsecore prune weights.npz -o pruned.npz --nm 2:4
+  sparsecore prune weights.npz -o pruned.npz --sparsity 0.5 --criterion structured
+  sparsecore prune torch.npz -o out.npz --sparsity 0.8 --include '*.weight'
+
+Only 2-D floating-point arrays are pruned (1-D arrays such as biases are copied
+unchanged). Axes follow Keras' Dense kernel (n_in, n_out); for PyTorch's
+Linear weight (out, in) pass --axis 0 with --criterion structured (neurons)
+and --axis 1 with --nm (input dimension).
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the ``prune`` arguments to its sub-parser."""
+    p.add_argument("input", metavar="IN.npz")
+    p.add_argument("-o", "--output", metavar="OUT.npz", required=True)
+    p.add_argument(
+        "--sparsity",
+        type=parse_sparsity,
+        help="fraction of weights set to zero, in [0, 1)",
+    )
+    p.add_argument(
+        "--scope",
+        choices=["layer", "global"],
+        default="layer",
+        help="each array to the sparsity, or one ranking over all (default layer)",
+    )
+    p.add_argument(
+        "--criterion",
+        choices=["magnitude", "structured", "random"],
+        default="magnitude",
+        help="default magnitude",
+    )
+    p.add_argument(
+        "--block",
+        type=parse_pair("x", "HxW, e.g. 1x4"),
+        metavar="HxW",
+        help="prune whole HxW blocks (magnitude)",
+    )
+    p.add_argument(
+        "--nm",
+        type=parse_pair(":", "N:M, e.g. 2:4"),
+        metavar="N:M",
+        help="N zeros in every M consecutive weights",
+    )
+    p.add_argument(
+        "--axis",
+        type=int,
+        help="structured: channel axis (default 1 = Keras output "
+        "neurons); N:M: group axis (default 0 = Keras input)",
+    )
+    p.add_argument(
+        "--include",
+        action="append",
+        metavar="PATTERN",
+        help="only arrays whose name matches this glob (repeatable)",
+    )
+    p.add_argument(
+        "--seed", type=parse_int_at_least(0), default=0, help="for --criterion random"
+    )
+    p.add_argument("--compress", action="store_true", help="deflate the output")
+
+
+def _select(name: str, a: np.ndarray, include: list[str] | None) -> str | None:
+    """Why array `name` is not pruned, or None if it is."""
+    if include and not any(fnmatch.fnmatchcase(name, p) for p in include):
+        return "not included"
+    if a.ndim != 2:
+        return f"{a.ndim}-D, left alone"
+    if a.dtype.kind != "f":
+        return f"{a.dtype} is not floating point"
+    return None
+
+
+def _prune_masks(
+    arrays: dict[str, np.ndarray], args: argparse.Namespace, sparsity: float
+) -> dict[str, np.ndarray]:
+    from sparsecore.prune import criteria
+
+    block = args.block or (1, 1)
+    if args.scope == "global":
+        return criteria.global_magnitude_masks(arrays, sparsity, block_size=block)
+    rng = np.random.default_rng(args.seed)
+    masks = {}
+    for name, w in arrays.items():
+        try:
+            if args.nm is not None:
+                n, m = args.nm
+                axis = 0 if args.axis is None else args.axis
+                masks[name] = criteria.nm_mask(w, n, m, axis=axis)
+            elif args.criterion == "structured":
+                axis = 1 if args.axis is None else args.axis
+                masks[name] = criteria.structured_mask(w, sparsity, axis=axis)
+            elif args.criterion == "random":
+                masks[name] = criteria.random_mask(w, sparsity, rng)
+            else:
+                masks[name] = criteria.magnitude_mask(w, sparsity, block_size=block)
+        except (ValueError, IndexError) as exc:
+            raise CLIError(f"array {name!r} of shape {w.shape}: {exc}") from None
+    return masks
+
+
+def _check_prune_args(args: argparse.Namespace) -> float:
+    """Cross-option checks argparse cannot express; return the sparsity."""
+    if args.nm is not None:
+        n, m = int(args.nm[0]), int(args.nm[1])
+        if not 0 <= n < m:
+            raise CLIError(f"--nm N:M must have 0 <= N < M; got {n}:{m}")
+        if args.sparsity is not None:
+            raise CLIError("--nm sets the sparsity (N/M); do not also give --sparsity")
+        if args.criterion != "magnitude" or args.block or args.scope != "layer":
+            raise CLIError(
+                "--nm cannot be combined with --criterion, --block or --scope global"
+            )
+        return n / m
+    if args.sparsity is None:
+        raise CLIError("prune needs --sparsity S (or --nm N:M)")
+    if args.block is not None:
+        if min(args.block) < 1:
+            raise CLIError(f"--block HxW must have H, W >= 1; got {args.block}")
+        if args.criterion != "magnitude":
+            raise CLIError("--block needs --criterion magnitude")
+    if args.scope == "global" and args.criterion != "magnitude":
+        raise CLIError("--scope global needs --criterion magnitude")
+    if args.axis is not None and args.criterion != "structured":
+        raise CLIError("--axis applies to --criterion structured and --nm only")
+    return float(args.sparsity)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``sparsecore prune``; return the exit code."""
+    sparsity = _check_prune_args(args)
+    arrays = load_npz(args.input)
+    check_output_path(args.output)
+    fmt = archive_format(arrays)
+    if fmt is not None and fmt[0] == "sparsecore.Checkpoint":
+        raise CLIError(
+            f"{args.input}: is a sparsecore checkpoint, whose weights, optimizer "
+            "state and masks belong together; load it with sparsecore.load_model "
+            "and prune with a Pruner"
+        )
+    if is_sparse_model(arrays):
+        raise CLIError(
+            f"{args.input}: is a saved SparseModel; prune the weights "
+            "before converting them"
+        )
+    skipped = {n: _select(n, a, args.include) for n, a in arrays.items()}
+    chosen = {n: a for n, a in arrays.items() if skipped[n] is None}
+    if not chosen:
+        raise CLIError(
+            f"{args.input}: no array to prune (need 2-D floating-point "
+            "arrays matching --include)"
+        )
+    for name, w in chosen.items():
+        if not np.isfinite(w).all():
+            raise CLIError(f"array {name!r}: weights must be finite; found NaN or inf")
+    masks = _prune_masks(chosen, args, sparsity)
+    out = dict(arrays)
+    for name, mask in masks.items():
+        w = chosen[name]
+        out[name] = np.where(mask, w, np.zeros((), dtype=w.dtype))
+    from sparsecore.runtime import atomic_savez
+
+    atomic_savez(args.output, out, compressed=args.compress)
+
+    rows = [["array", "shape", "before", "after", "nonzeros", ""]]
+    n_total = nnz_total = 0
+    for name, a in arrays.items():
+        b = out[name]
+        if skipped[name] is None:
+            nnz = int(np.count_nonzero(b))
+            n_total += b.size
+            nnz_total += nnz
+            rows.append(
+                [
+                    name,
+                    shape_str(a),
+                    f"{sparsity_of(a):.4f}",
+                    f"{sparsity_of(b):.4f}",
+                    f"{nnz:,}",
+                    "pruned",
+                ]
+            )
+        else:
+            rows.append([name, shape_str(a), "", "", "", f"kept ({skipped[name]})"])
+    rows.append(
+        [
+            f"total pruned ({len(chosen)} arrays)",
+            "",
+            "",
+            f"{1.0 - nnz_total / n_total:.4f}",
+            f"{nnz_total:,}",
+            "",
+        ]
+    )
+    how = (
+        f"N:M {args.nm[0]}:{args.nm[1]}"
+        if args.nm
+        else (
+            f"{args.criterion}, scope {args.scope}, sparsity {sparsity:g}"
+            + (f", block {args.block[0]}x{args.block[1]}" if args.block else "")
+        )
+    )
+    say(f"pruned {args.input} -> {args.output} ({how})")
+    say(format_rows(rows, "llrrrl"))
+    say(f"{args.output}: {human_bytes(os.path.getsize(args.output))} on disk")
+    return 0
