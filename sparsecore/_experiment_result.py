@@ -1,0 +1,248 @@
+"""What the experiment measured: :class:`ExperimentResult`, as JSON and as a table.
+
+:func:`sparsecore.experiment.run_experiment` fills one; :meth:`ExperimentResult.table`
+is the comparison ``sparsecore demo`` prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from sparsecore._experiment_config import ExperimentConfig
+from sparsecore.prune import SparsityReport, SparsityRow
+
+__all__ = ["ExperimentResult", "RunResult"]
+
+
+@dataclasses.dataclass
+class RunResult:
+    """One training run.
+
+    Attributes
+    ----------
+    loss, val_loss : list of float
+        Per epoch.
+    sparsity : list of float or None
+        Per epoch, the pruned weights' sparsity (pruned run only).
+    final_val_loss : float
+    train_seconds : float
+        Wall time of ``fit``.
+    """
+
+    loss: list[float]
+    val_loss: list[float]
+    sparsity: list[float] | None
+    final_val_loss: float
+    train_seconds: float
+
+
+@dataclasses.dataclass
+class ExperimentResult:
+    """Everything :func:`run_experiment` measured (see :meth:`to_dict`).
+
+    Attributes
+    ----------
+    config : ExperimentConfig
+    dense, pruned : RunResult
+    schedule : dict
+        ``total_steps``, ``steps_per_epoch``, ``target_sparsity`` (the final
+        sparsity), ``last_pruning_step`` (last step that pruned, or None),
+        ``reached_sparsity`` (the schedule's value there), ``completed``.
+    sparsity : dict
+        ``{"dense": ..., "pruned": ...}``: the
+        :func:`~sparsecore.prune.sparsity_report` of each model after
+        training, as ``to_dict()``: per weight (``"weights"``), over the
+        pruned weights -- the kernels -- (``"pruned"``) and over all
+        parameters (``"total"``).
+    nonzeros : dict
+        Non-zero parameters (weights and biases) of the ``dense`` and the
+        ``pruned`` model, and their ``total`` number.
+    file_bytes : dict
+        Saved sizes: ``dense`` (dense run as a dense ``.npz``),
+        ``pruned_dense``, ``pruned_dense_compressed``, ``pruned_csr``,
+        ``pruned_csr_compressed``.
+    inference : dict
+        Per batch size (as str): median seconds per ``predict`` of the pruned
+        model through the runtime's dense path (``dense_s``) and as a
+        ``SparseModel`` with ``format="auto"`` for that batch size
+        (``sparse_s``), the ``speedup`` dense_s / sparse_s, ``repeats``, and
+        the ``formats`` auto chose per layer.
+    max_abs_diff : float
+        Largest |SparseModel output - model output| on the test set.
+    wall_seconds : float
+    environment : dict
+    """
+
+    config: ExperimentConfig
+    dense: RunResult
+    pruned: RunResult
+    schedule: dict[str, Any]
+    sparsity: dict[str, Any]
+    nonzeros: dict[str, int]
+    file_bytes: dict[str, int]
+    inference: dict[str, dict[str, Any]]
+    max_abs_diff: float
+    wall_seconds: float
+    environment: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of every field (config included)."""
+        d = dataclasses.asdict(self)
+        d["config"] = self.config.to_dict()
+        return _jsonable(d)  # type: ignore[no-any-return]
+
+    def save_json(self, path: str | os.PathLike[str]) -> None:
+        """Write :meth:`to_dict` as indented JSON (atomically)."""
+        from sparsecore.runtime.format import atomic_write
+
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        with atomic_write(path) as f:
+            f.write(text.encode())
+
+    def table(self) -> str:
+        """The final comparison, as printed by ``sparsecore demo``."""
+        return _format_result(self)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+# --------------------------------------------------------------------- table
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 100_000 else f"{n / 1e3:.1f} KB"
+
+
+def _seconds(s: float) -> str:
+    if s >= 1.0:
+        return f"{s:.2f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s * 1e6:.0f} us"
+
+
+def _format_result(r: ExperimentResult) -> str:
+    c, s = r.config, r.schedule
+    b = r.file_bytes
+    rows: list[tuple[str, str, str, str]] = [
+        ("", "dense", "pruned", ""),
+        (
+            "final val_loss",
+            f"{r.dense.final_val_loss:.6f}",
+            f"{r.pruned.final_val_loss:.6f}",
+            f"x{r.pruned.final_val_loss / r.dense.final_val_loss:.3f}",
+        ),
+        (
+            "final loss (train)",
+            f"{r.dense.loss[-1]:.6f}",
+            f"{r.pruned.loss[-1]:.6f}",
+            "",
+        ),
+        (
+            "kernel sparsity",
+            f"{r.sparsity['dense']['pruned']['sparsity']:.4f}",
+            f"{r.sparsity['pruned']['pruned']['sparsity']:.4f}",
+            f"target {s['target_sparsity']:.4g}",
+        ),
+        (
+            "nonzero parameters",
+            f"{r.nonzeros['dense']:,}",
+            f"{r.nonzeros['pruned']:,}",
+            f"x{r.nonzeros['pruned'] / r.nonzeros['dense']:.3f}",
+        ),
+        (
+            "train time",
+            _seconds(r.dense.train_seconds),
+            _seconds(r.pruned.train_seconds),
+            f"x{r.pruned.train_seconds / r.dense.train_seconds:.2f}",
+        ),
+        (
+            "file, dense .npz",
+            _mb(b["dense"]),
+            _mb(b["pruned_dense"]),
+            f"x{b['pruned_dense'] / b['dense']:.3f}",
+        ),
+        (
+            "file, dense .npz compressed",
+            "",
+            _mb(b["pruned_dense_compressed"]),
+            f"x{b['pruned_dense_compressed'] / b['dense']:.3f}",
+        ),
+        (
+            "file, CSR .npz",
+            "",
+            _mb(b["pruned_csr"]),
+            f"x{b['pruned_csr'] / b['dense']:.3f}",
+        ),
+        (
+            "file, CSR .npz compressed",
+            "",
+            _mb(b["pruned_csr_compressed"]),
+            f"x{b['pruned_csr_compressed'] / b['dense']:.3f}",
+        ),
+    ]
+    for batch, t in r.inference.items():
+        rows.append(
+            (
+                f"inference, batch {batch}",
+                _seconds(t["dense_s"]),
+                _seconds(t["sparse_s"]),
+                f"speedup x{t['speedup']:.2f} ({','.join(t['formats'])})",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [
+        f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}  "
+        f"{row[3]}".rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "-" * len(lines[0]))
+
+    report = SparsityReport(
+        [
+            SparsityRow(
+                w["name"], tuple(w["shape"]), w["size"], w["nonzeros"], w["pruned"]
+            )
+            for w in r.sparsity["pruned"]["weights"]
+        ]
+    )
+    layer_lines = ["", "pruned model (* = pruned by the schedule):", str(report)]
+    if s["completed"]:
+        note = (
+            f"schedule: completed at step {s['last_pruning_step']} of "
+            f"{s['total_steps']}"
+        )
+    else:
+        final = s["final_pruning_step"]
+        need = math.ceil(final / s["steps_per_epoch"])
+        note = (
+            f"schedule: NOT completed -- {s['total_steps']} steps "
+            f"({c.epochs} epochs x {s['steps_per_epoch']}) end before step "
+            f"{final}, so the sparsity stopped at {s['reached_sparsity']:.3f} "
+            f"instead of {s['target_sparsity']:.3g} (it needs {need} epochs)"
+        )
+    footer = [
+        "",
+        note,
+        "inference: dense = the pruned model through the runtime's dense path, "
+        "every neuron kept;",
+        "pruned = SparseModel.from_model(model, batch_size=B) (format='auto' "
+        "picks each layer's format: in brackets);",
+        f"outputs agree to {r.max_abs_diff:.2g}. Wall time {r.wall_seconds:.1f} s.",
+    ]
+    return "\n".join(lines + layer_lines + footer)
