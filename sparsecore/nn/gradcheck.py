@@ -116,6 +116,23 @@ def _compare(
     result.analytic[name], result.numeric[name] = analytic, numeric
 
 
+def _check_all(
+    f: Callable[[], float],
+    arrays: dict[str, np.ndarray],
+    analytic: dict[str, np.ndarray],
+    rng: np.random.Generator,
+    max_checks: int | None,
+    eps: float,
+) -> GradCheckResult:
+    """Compare `analytic` with central differences of `f` for every array."""
+    result = GradCheckResult()
+    for name, array in arrays.items():
+        idx = _subset(array.size, max_checks, rng)
+        numeric = numerical_gradient(f, array, idx, eps)
+        _compare(result, name, analytic[name].reshape(-1)[idx], numeric)
+    return result
+
+
 def check_layer(
     layer: Any,
     x: np.ndarray,
@@ -152,17 +169,8 @@ def check_layer(
 
     layer.forward(x)
     grad_in = np.asarray(layer.backward(r.copy()))
-    analytic = {"input": grad_in} | {k: g.copy() for k, g in layer.grads.items()}
-    result = GradCheckResult()
-    for name, array in [("input", x), *layer.params.items()]:
-        idx = _subset(array.size, max_checks, rng)
-        _compare(
-            result,
-            name,
-            analytic[name].reshape(-1)[idx],
-            numerical_gradient(f, array, idx, eps),
-        )
-    return result
+    grads = {"input": grad_in} | {k: g.copy() for k, g in layer.grads.items()}
+    return _check_all(f, {"input": x, **layer.params}, grads, rng, max_checks, eps)
 
 
 def check_loss(
@@ -219,16 +227,7 @@ def check_model(
 
     pred = model.forward(x)
     grad_in = model.backward(model.loss.gradient(y, pred))
-    analytic = {"input": np.asarray(grad_in)} | {
+    grads = {"input": np.asarray(grad_in)} | {
         k: g.copy() for k, g in model.gradients().items()
     }
-    result = GradCheckResult()
-    for name, array in [("input", x), *model.weights().items()]:
-        idx = _subset(array.size, max_checks, rng)
-        _compare(
-            result,
-            name,
-            analytic[name].reshape(-1)[idx],
-            numerical_gradient(f, array, idx, eps),
-        )
-    return result
+    return _check_all(f, {"input": x, **model.weights()}, grads, rng, max_checks, eps)
