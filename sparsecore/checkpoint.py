@@ -27,31 +27,23 @@ Layout, version 1 (every member a plain ``.npy``; nothing is pickled)::
 Files are written atomically (:func:`sparsecore.runtime.atomic_savez`): an
 interrupted save leaves the previous file as it was. Reading validates
 everything before building anything (see :mod:`sparsecore._archive`) and
-raises :class:`CheckpointFormatError` for any problem.
+raises :class:`CheckpointFormatError` for any problem. The writing and the
+reading themselves are in :mod:`sparsecore._checkpoint_write` and
+:mod:`sparsecore._checkpoint_read`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import string
-from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from sparsecore._archive import open_archive
-from sparsecore._checkpoint_read import (
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    LOSS_CLASSES,
-    OPTIMIZER_CLASSES,
-    PRUNER_CLASSES,
-    read_checkpoint,
-)
+from sparsecore._checkpoint_read import FORMAT_NAME, FORMAT_VERSION, read_checkpoint
+from sparsecore._checkpoint_write import checkpoint_arrays
 from sparsecore.nn.callbacks import Callback, History
-from sparsecore.nn.model import LAYERS, Sequential
+from sparsecore.nn.model import Sequential
 from sparsecore.runtime.format import SparseFormatError, atomic_savez
 
 __all__ = [
@@ -73,87 +65,6 @@ class CheckpointFormatError(SparseFormatError):
 
 
 # ---------------------------------------------------------------- writing
-
-
-def _registered(kind: str, obj: Any, registry: Mapping[str, type]) -> str:
-    name = type(obj).__name__
-    if registry.get(name) is not type(obj):
-        raise TypeError(
-            f"cannot checkpoint {kind} {name!r}: a checkpoint rebuilds it by class "
-            f"name, so it must be one of {sorted(registry)}"
-        )
-    return name
-
-
-def _little(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
-
-
-def _history_json(history: Any) -> dict[str, Any] | None:
-    if history is None:
-        return None
-    return {
-        "epoch": [int(e) for e in history.epoch],
-        "history": {
-            str(k): [float(v) for v in vs] for k, vs in history.history.items()
-        },
-    }
-
-
-def _serialize(
-    model: Sequential, history: Any = None
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The JSON header and the arrays of a checkpoint of `model`."""
-    if not isinstance(model, Sequential):
-        raise TypeError(f"model must be a Sequential; got {model!r}")
-    for layer in model.layers:
-        _registered("layer", layer, LAYERS)
-    live = model.weights()
-    arrays = {f"weights/{n}": _little(w) for n, w in live.items()}
-    compiled = None
-    if model.loss is not None and model.optimizer is not None:
-        opt = model.optimizer
-        compiled = {
-            "loss": {
-                "class_name": _registered("loss", model.loss, LOSS_CLASSES),
-                "config": model.loss.get_config(),
-            },
-            "optimizer": {
-                "class_name": _registered("optimizer", opt, OPTIMIZER_CLASSES),
-                "config": opt.get_config(),
-                "iterations": int(opt.iterations),
-            },
-        }
-        for name, w in live.items():
-            slots = opt.state.get(name, {})
-            for slot in opt.slot_names:
-                a = slots.get(slot)
-                arrays[f"optimizer/{name}/{slot}"] = (
-                    np.zeros_like(w) if a is None else _little(a)
-                )
-    pruner = None
-    if model.pruner is not None:
-        cls = _registered("pruner", model.pruner, PRUNER_CLASSES)
-        state = dict(model.pruner.state_dict())
-        masks = state.pop("masks")
-        for name, m in masks.items():
-            arrays[f"pruner/masks/{name}"] = np.asarray(m, dtype=bool)
-        pruner = {"class_name": cls, "state": state, "masks": list(masks)}
-    header = {
-        "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
-        "model": model.get_config(),
-        "compile": compiled,
-        "fit_seed": model.fit_seed,
-        "epoch": int(model.epoch),
-        "history": _history_json(model.history if history is None else history),
-        "pruner": pruner,
-    }
-    try:
-        text = json.dumps(header)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"the checkpoint header must be JSON-serialisable: {e}") from e
-    return header, {"header": np.array(text), **arrays}
 
 
 def save_model(
@@ -188,8 +99,7 @@ def save_model(
     >>> load_model(path).get_config() == model.get_config()
     True
     """
-    _, arrays = _serialize(model)
-    atomic_savez(path, arrays, compressed=compressed)
+    atomic_savez(path, checkpoint_arrays(model), compressed=compressed)
 
 
 # ---------------------------------------------------------------- reading
@@ -363,7 +273,7 @@ class ModelCheckpoint(Callback):
         folder = os.path.dirname(path)
         if folder:
             os.makedirs(folder, exist_ok=True)
-        _, arrays = _serialize(self.model, history=self._history())
+        arrays = checkpoint_arrays(self.model, history=self._history())
         atomic_savez(path, arrays, compressed=self.compressed)
         self.last_path, self._saved_epoch = path, epoch
         if self.verbose:

@@ -1,0 +1,126 @@
+"""Writing checkpoints: a model as the members of a checkpoint ``.npz``.
+
+The layout is described in :mod:`sparsecore.checkpoint`. Every array is
+stored little-endian and C-contiguous; classes are saved by name, so only
+those the reader can rebuild (:mod:`sparsecore._checkpoint_read`'s
+registries) are accepted. Used by :func:`sparsecore.checkpoint.save_model`
+and :class:`sparsecore.checkpoint.ModelCheckpoint`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from sparsecore._checkpoint_read import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    LOSS_CLASSES,
+    OPTIMIZER_CLASSES,
+    PRUNER_CLASSES,
+)
+from sparsecore.nn.model import LAYERS, Sequential
+
+__all__ = ["checkpoint_arrays"]
+
+
+def _registered(kind: str, obj: Any, registry: Mapping[str, type]) -> str:
+    name = type(obj).__name__
+    if registry.get(name) is not type(obj):
+        raise TypeError(
+            f"cannot checkpoint {kind} {name!r}: a checkpoint rebuilds it by class "
+            f"name, so it must be one of {sorted(registry)}"
+        )
+    return name
+
+
+def _little(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+
+
+def _history_json(history: Any) -> dict[str, Any] | None:
+    if history is None:
+        return None
+    return {
+        "epoch": [int(e) for e in history.epoch],
+        "history": {
+            str(k): [float(v) for v in vs] for k, vs in history.history.items()
+        },
+    }
+
+
+def checkpoint_arrays(model: Sequential, history: Any = None) -> dict[str, np.ndarray]:
+    """The members of a checkpoint of `model`: the JSON ``header`` and the arrays.
+
+    Parameters
+    ----------
+    model : Sequential
+    history : History, optional
+        Saved instead of ``model.history`` (:class:`ModelCheckpoint` passes
+        the history of a resumed run merged with the previous one).
+
+    Returns
+    -------
+    dict of str to ndarray
+        Member name (without ``.npy``) to array, ready for
+        :func:`~sparsecore.runtime.atomic_savez`.
+
+    Raises
+    ------
+    TypeError
+        If `model` is not a Sequential or holds a class a checkpoint cannot
+        rebuild, or the header is not JSON-serialisable.
+    """
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a Sequential; got {model!r}")
+    for layer in model.layers:
+        _registered("layer", layer, LAYERS)
+    live = model.weights()
+    arrays = {f"weights/{n}": _little(w) for n, w in live.items()}
+    compiled = None
+    if model.loss is not None and model.optimizer is not None:
+        opt = model.optimizer
+        compiled = {
+            "loss": {
+                "class_name": _registered("loss", model.loss, LOSS_CLASSES),
+                "config": model.loss.get_config(),
+            },
+            "optimizer": {
+                "class_name": _registered("optimizer", opt, OPTIMIZER_CLASSES),
+                "config": opt.get_config(),
+                "iterations": int(opt.iterations),
+            },
+        }
+        for name, w in live.items():
+            slots = opt.state.get(name, {})
+            for slot in opt.slot_names:
+                a = slots.get(slot)
+                arrays[f"optimizer/{name}/{slot}"] = (
+                    np.zeros_like(w) if a is None else _little(a)
+                )
+    pruner = None
+    if model.pruner is not None:
+        cls = _registered("pruner", model.pruner, PRUNER_CLASSES)
+        state = dict(model.pruner.state_dict())
+        masks = state.pop("masks")
+        for name, m in masks.items():
+            arrays[f"pruner/masks/{name}"] = np.asarray(m, dtype=bool)
+        pruner = {"class_name": cls, "state": state, "masks": list(masks)}
+    header = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "model": model.get_config(),
+        "compile": compiled,
+        "fit_seed": model.fit_seed,
+        "epoch": int(model.epoch),
+        "history": _history_json(model.history if history is None else history),
+        "pruner": pruner,
+    }
+    try:
+        text = json.dumps(header)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"the checkpoint header must be JSON-serialisable: {e}") from e
+    return {"header": np.array(text), **arrays}
