@@ -16,12 +16,14 @@ callbacks, so inference changes neither step nor mask.
 
 The hot path (the three per-step hooks) multiplies in place by a cached mask
 of the weight's dtype: it allocates nothing of parameter size.
+
+The masks themselves (computing them, applying them in place) are in
+:mod:`sparsecore.prune._masks`; the warnings given at the start of ``fit``
+when the schedule does not fit the run are in :mod:`sparsecore.prune._coverage`.
 """
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,16 +31,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sparsecore.nn.callbacks import Callback
-from sparsecore.prune.criteria import (
-    _top_k,
-    _validate_block,
-    global_magnitude_masks,
-    keep_count,
-    magnitude_mask,
-    nm_mask,
-    random_mask,
-    structured_mask,
-)
+from sparsecore.prune._coverage import PruningScheduleWarning, warn_schedule_coverage
+from sparsecore.prune._masks import Mask, MaskSet, compute_masks
+from sparsecore.prune.criteria import _validate_block
 from sparsecore.prune.schedules import PruningSchedule, schedule_from_config
 
 __all__ = [
@@ -54,12 +49,6 @@ CRITERIA = ("magnitude", "nm", "random", "structured")
 #: ``"layer"``: every weight array pruned to the schedule's sparsity;
 #: ``"global"``: one ranking over all of them.
 SCOPES = ("global", "layer")
-
-Mask = NDArray[np.bool_]
-
-
-class PruningScheduleWarning(UserWarning):
-    """The schedule will not do, in this ``fit``, what it was set up to do."""
 
 
 def _validate_choice(name: str, value: Any, choices: Sequence[str]) -> str:
@@ -222,25 +211,20 @@ class Pruner(Callback):
         self.seed = None if seed is None else int(seed)
 
         self.step = 0
-        self._masks: dict[str, Mask] = {}
+        self._maskset = MaskSet()
         self._nm_applied = False
         self._dirty = True  # masks must be applied to the weights at the next step
-        # Per pruned weight (those whose mask prunes something): the mask as
-        # 0/1 in each dtype seen, for in-place multiplication.
-        self._factors: dict[str, dict[np.dtype[Any], NDArray[Any]]] = {}
-        self._n_kept = 0
-        self._n_total = 0
 
     # ------------------------------------------------------------------ views
     @property
     def masks(self) -> dict[str, Mask]:
         """Current mask per pruned weight name (read-only arrays)."""
-        return dict(self._masks)
+        return dict(self._maskset.masks)
 
     @property
     def sparsity(self) -> float:
         """Fraction of the pruned weights' entries that the masks prune."""
-        return 1.0 - self._n_kept / self._n_total if self._n_total else 0.0
+        return self._maskset.sparsity
 
     def __repr__(self) -> str:
         return (
@@ -297,21 +281,22 @@ class Pruner(Callback):
             )
         live = model.weights()
         names = self._select(live)
-        if self._masks:
-            if set(self._masks) != set(names):
+        masks = self._maskset.masks
+        if masks:
+            if set(masks) != set(names):
                 raise ValueError(
-                    f"the masks are for weights {sorted(self._masks)} but the model "
+                    f"the masks are for weights {sorted(masks)} but the model "
                     f"prunes {sorted(names)}"
                 )
             for name in names:
-                if self._masks[name].shape != live[name].shape:
+                if masks[name].shape != live[name].shape:
                     raise ValueError(
-                        f"masks[{name!r}] has shape {self._masks[name].shape} but the "
+                        f"masks[{name!r}] has shape {masks[name].shape} but the "
                         f"weight has shape {live[name].shape}"
                     )
         for name in names:
             self._check_shape(name, live[name].shape)
-        if not self._masks:
+        if not masks:
             self._set_masks({n: np.ones(live[n].shape, dtype=bool) for n in names})
         model.pruner = self
         self.model = model
@@ -323,109 +308,37 @@ class Pruner(Callback):
 
     # ------------------------------------------------------------------ masks
     def _set_masks(self, masks: Mapping[str, Mask]) -> None:
-        self._masks = {}
-        self._factors = {}
-        self._n_kept = self._n_total = 0
-        for name, m in masks.items():
-            m = np.array(m, dtype=bool, copy=True)
-            m.setflags(write=False)
-            self._masks[name] = m
-            kept = int(np.count_nonzero(m))
-            self._n_kept += kept
-            self._n_total += m.size
-            if kept < m.size:
-                self._factors[name] = {}
+        self._maskset = MaskSet(masks)
         self._dirty = True
-
-    def _factor(self, name: str, dtype: np.dtype[Any]) -> NDArray[Any]:
-        by_dtype = self._factors[name]
-        f = by_dtype.get(dtype)
-        if f is None:
-            f = by_dtype[dtype] = self._masks[name].astype(dtype)
-        return f
-
-    def _mask_array(self, name: str, a: Any) -> None:
-        if isinstance(a, np.ndarray) and a.shape == self._masks[name].shape:
-            np.multiply(a, self._factor(name, a.dtype), out=a)
-
-    def _mask_arrays(self, arrays: Mapping[str, Any]) -> None:
-        """Multiply each pruned array by its mask. This is an *in place* operation."""
-        for name in self._factors:
-            self._mask_array(name, arrays.get(name))
-
-    def _mask_optimizer_state(self) -> None:
-        """Zero every optimizer slot array at pruned positions, in place."""
-        state = getattr(getattr(self.model, "optimizer", None), "state", None)
-        if not state:
-            return
-        for name in self._factors:
-            for a in state.get(name, {}).values():
-                self._mask_array(name, a)
 
     def _compute_masks(self, sparsity: float) -> dict[str, Mask]:
         live = self.model.weights()
-        w = {n: live[n] for n in self._masks}
-        prev = self._masks if self.mask_gradients else None
-        c = self.criterion
-        if c == "nm":
-            n_zeros, group = self.nm
-            return {n: nm_mask(a, n_zeros, group, axis=self.axis) for n, a in w.items()}
-        if c == "magnitude" and self.scope == "global":
-            return global_magnitude_masks(
-                w,
-                sparsity,
-                block_size=self.block_size,
-                block_pooling=self.block_pooling,
-                prev_masks=prev,
-            )
-        if c == "magnitude":
-            return {
-                n: magnitude_mask(
-                    a,
-                    sparsity,
-                    block_size=self.block_size,
-                    block_pooling=self.block_pooling,
-                    prev_mask=None if prev is None else prev[n],
-                )
-                for n, a in w.items()
-            }
-        if c == "structured":
-            return {
-                n: structured_mask(
-                    a,
-                    sparsity,
-                    axis=self.axis,
-                    norm=self.norm,
-                    prev_mask=None if prev is None else prev[n],
-                )
-                for n, a in w.items()
-            }
-        rng = np.random.default_rng((self.seed or 0, self.step))
-        if self.scope == "global":
-            sizes = [a.size for a in w.values()]
-            eligible = None
-            if prev is not None:
-                eligible = np.concatenate([prev[n].reshape(-1) for n in w])
-            kept = _top_k(
-                rng.random(sum(sizes)), keep_count(sum(sizes), sparsity), eligible
-            )
-            parts = np.split(kept, np.cumsum(sizes)[:-1])
-            return {
-                n: p.reshape(a.shape)
-                for (n, a), p in zip(w.items(), parts, strict=True)
-            }
-        return {
-            n: random_mask(
-                a, sparsity, rng, prev_mask=None if prev is None else prev[n]
-            )
-            for n, a in w.items()
-        }
+        return compute_masks(
+            {n: live[n] for n in self._maskset.masks},
+            sparsity,
+            criterion=self.criterion,
+            scope=self.scope,
+            prev=self._maskset.masks if self.mask_gradients else None,
+            block_size=self.block_size,
+            block_pooling=self.block_pooling,
+            nm=self.nm,
+            axis=self.axis,
+            norm=self.norm,
+            seed=(self.seed or 0, self.step),
+        )
 
     # ------------------------------------------------------------------ hooks
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._attach(self.model)
         self._dirty = True
-        self._warn_schedule()
+        # Called from here, so that its stacklevel points at the user's fit().
+        warn_schedule_coverage(
+            self.schedule,
+            self.params,
+            self.step,
+            nm=self.criterion == "nm",
+            nm_applied=self._nm_applied,
+        )
 
     def on_train_batch_begin(
         self, batch: int, logs: dict[str, Any] | None = None
@@ -442,110 +355,29 @@ class Pruner(Callback):
                 self._set_masks(self._compute_masks(sparsity))
                 changed = True
         if self._dirty or not self.mask_gradients:  # tfmot re-masks every forward
-            self._mask_arrays(self.model.weights())
+            self._maskset.apply(self.model.weights())
             self._dirty = False
         if changed and self.mask_gradients:
-            self._mask_optimizer_state()
+            self._maskset.apply_to_optimizer_state(
+                getattr(self.model, "optimizer", None)
+            )
 
     def on_before_optimizer_step(self) -> None:
         if self.mask_gradients:
-            self._mask_arrays(self.model.gradients())
+            self._maskset.apply(self.model.gradients())
 
     def on_after_optimizer_step(self) -> None:
         if self.mask_gradients:
-            self._mask_arrays(self.model.weights())
-            self._mask_optimizer_state()
+            self._maskset.apply(self.model.weights())
+            self._maskset.apply_to_optimizer_state(
+                getattr(self.model, "optimizer", None)
+            )
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if not self.mask_gradients:  # as tfmot's UpdatePruningStep.on_epoch_end
-            self._mask_arrays(self.model.weights())
+            self._maskset.apply(self.model.weights())
         if logs is not None:
             logs["sparsity"] = self.sparsity
-
-    # ------------------------------------------------------------------ warnings
-    def _warn_schedule(self) -> None:
-        # stacklevel=5 points the warning at the user's ``model.fit(...)`` line:
-        # warn <- _warn_schedule <- on_train_begin <- CallbackList <- fit.
-        params = self.params or {}
-        try:
-            n_run = (int(params["epochs"]) - int(params["initial_epoch"])) * int(
-                params["steps"]
-            )
-        except (KeyError, TypeError, ValueError):
-            return
-        if n_run <= 0:
-            return
-        s = self.schedule
-        first, last = self.step + 1, self.step + n_run
-        per_epoch = int(params["steps"])
-
-        def epochs_for(step: int) -> int:
-            return int(params["initial_epoch"]) + math.ceil(
-                (step - self.step) / per_epoch
-            )
-
-        if self.criterion == "nm":
-            due = max(s.begin_step, 1)
-            if not self._nm_applied and last < due:
-                warnings.warn(
-                    f"fit will run steps {first} to {last}, but the N:M mask is "
-                    f"computed at step {due} (begin_step={s.begin_step}): "
-                    f"{last} < {due}, so nothing will be pruned; train for "
-                    f"epochs >= {epochs_for(due)}",
-                    PruningScheduleWarning,
-                    stacklevel=5,
-                )
-            return
-        if s.end_step < 0:  # prunes forever from begin_step: is there a first time?
-            due = s.begin_step if s.begin_step >= 1 else s.frequency
-            if self.step < due and last < due:
-                warnings.warn(
-                    f"fit will run steps {first} to {last}, but the schedule first "
-                    f"prunes at step {due}: {last} < {due}, so nothing will be "
-                    f"pruned; train for epochs >= {epochs_for(due)}",
-                    PruningScheduleWarning,
-                    stacklevel=5,
-                )
-            return
-        last_due = s.last_pruning_step()
-        if last_due is None:  # cannot happen: begin_step <= end_step
-            return
-        if last_due == 0:
-            warnings.warn(
-                "the schedule prunes only at step 0, which is never a training "
-                "step (the k-th batch is step k): nothing will be pruned",
-                PruningScheduleWarning,
-                stacklevel=5,
-            )
-            return
-        final = float(s.sparsity_at(last_due))
-        if self.step < last_due and last < last_due:
-            reached = s.last_pruning_step(last)
-            if reached is None or reached < 1:
-                outcome = "so nothing will be pruned"
-            else:
-                outcome = (
-                    f"so the sparsity reaches {float(s.sparsity_at(reached)):.3g} "
-                    f"(at step {reached}) instead of {final:.3g}"
-                )
-            warnings.warn(
-                f"fit will run steps {first} to {last} ({n_run} steps), but the "
-                f"schedule prunes until step {last_due} (end_step={s.end_step}): "
-                f"{last} < {last_due}, {outcome}; train for epochs >= "
-                f"{epochs_for(last_due)}, or end the schedule earlier",
-                PruningScheduleWarning,
-                stacklevel=5,
-            )
-        end_value = float(s.sparsity_at(s.end_step))
-        if last_due != s.end_step and final != end_value and self.step < last_due:
-            warnings.warn(
-                f"end_step - begin_step = {s.end_step - s.begin_step} is not a "
-                f"multiple of frequency = {s.frequency}: the last pruning step is "
-                f"{last_due}, at sparsity {final:.7g}, so the final sparsity "
-                f"{end_value:.7g} is never applied",
-                PruningScheduleWarning,
-                stacklevel=5,
-            )
 
     # ------------------------------------------------------------------ strip
     def strip(self, model: Any = None) -> Any:
@@ -568,7 +400,7 @@ class Pruner(Callback):
         if model is None:
             raise RuntimeError("the Pruner is not attached to a model; pass model")
         live = model.weights()
-        for name, m in self._masks.items():
+        for name, m in self._maskset.masks.items():
             if name not in live or live[name].shape != m.shape:
                 raise ValueError(f"the model has no weight {name!r} of shape {m.shape}")
             np.copyto(live[name], 0, where=~m)
@@ -617,7 +449,7 @@ class Pruner(Callback):
             "config": self.get_config(),
             "step": self.step,
             "nm_applied": self._nm_applied,
-            "masks": {n: m.copy() for n, m in self._masks.items()},
+            "masks": {n: m.copy() for n, m in self._maskset.masks.items()},
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
