@@ -410,7 +410,8 @@ class Sequential:
         if seed is None:  # the last fit's seed first, so a resumed run continues
             seed = self.fit_seed if self.fit_seed is not None else self.seed
         if seed is None:
-            seed = int(np.random.SeedSequence().entropy % 2**63)
+            entropy = np.random.SeedSequence().entropy
+            seed = int(entropy) % 2**63  # type: ignore[arg-type]  # an int here
         self.fit_seed = _validate_int("seed", seed, 0)
 
         n = x.shape[0]

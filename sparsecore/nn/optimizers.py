@@ -272,8 +272,9 @@ def get_optimizer(optimizer: str | Optimizer) -> Optimizer:
     if not isinstance(optimizer, str):
         raise TypeError(f"optimizer must be a str or an Optimizer; got {optimizer!r}")
     try:
-        return OPTIMIZERS[optimizer.lower()]()
+        cls = OPTIMIZERS[optimizer.lower()]
     except KeyError:
         raise ValueError(
             f"optimizer must be one of {sorted(OPTIMIZERS)}; got {optimizer!r}"
         ) from None
+    return cls()  # type: ignore[call-arg]  # every registered class has defaults
