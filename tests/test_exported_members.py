@@ -78,6 +78,9 @@ def test_every_module_all_is_importable():
         "sparsecore.runtime.csr",
         "sparsecore.runtime.model",
         "sparsecore.runtime.format",
+        "sparsecore.cli",
+        "sparsecore.plots",
+        "sparsecore.prune.report",
     ]
     for name in modules:
         module = importlib.import_module(name)
