@@ -4,7 +4,7 @@ The order matters for hostile files: the JSON header is parsed and checked
 (exact key sets, types, ranges; every config rebuilt and compared with what
 ``get_config`` gives back), the expected weight shapes are computed from the
 architecture, each member is checked against them (and against what the file
-can hold, see :mod:`sparsecore._archive`) and read, and only then is the model
+can hold, see :mod:`sparsecore.runtime._npz`) and read, and only then is the model
 built, allocating as much as was read. Used by :func:`sparsecore.load_model`.
 """
 
@@ -16,13 +16,13 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from sparsecore._archive import Archive
 from sparsecore.nn.callbacks import History
 from sparsecore.nn.layers import Dense, Layer
 from sparsecore.nn.losses import LOSSES, Loss
 from sparsecore.nn.model import LAYERS, Sequential
 from sparsecore.nn.optimizers import OPTIMIZERS, Optimizer
 from sparsecore.prune.pruner import Pruner
+from sparsecore.runtime._npz import NpzArchive
 
 __all__ = [
     "FORMAT_NAME",
@@ -61,7 +61,7 @@ def canonical(value: Any) -> str:
 class _Reader:
     """Validation helpers over one archive; every failure names file and field."""
 
-    def __init__(self, archive: Archive) -> None:
+    def __init__(self, archive: NpzArchive) -> None:
         self.a = archive
 
     def fail(self, field: str, problem: str) -> NoReturn:
@@ -270,12 +270,7 @@ def _read_arrays(
     expected = {"header", *(f"weights/{n}" for n in shapes)}
     expected |= {f"optimizer/{n}/{s}" for n in shapes for s in slot_names}
     expected |= {f"pruner/masks/{n}" for n in mask_names}
-    unknown = sorted(set(r.a.members) - expected)
-    if unknown:
-        r.fail(unknown[0], "unknown member")
-    missing = sorted(expected - set(r.a.members))
-    if missing:
-        r.fail(missing[0], "missing member")
+    r.a.check_members(sorted(expected))
     weights = {
         n: r.finite(f"weights/{n}", r.a.read(f"weights/{n}", dtype, s))
         for n, s in shapes.items()
@@ -298,7 +293,7 @@ def _read_arrays(
     return weights, slots, masks
 
 
-def read_checkpoint(archive: Archive) -> Sequential:
+def read_checkpoint(archive: NpzArchive) -> Sequential:
     """The model stored in `archive`; every problem raises ``archive.error``."""
     r = _Reader(archive)
     header = _header(r)

@@ -26,7 +26,7 @@ Layout, version 1 (every member a plain ``.npy``; nothing is pickled)::
 
 Files are written atomically (:func:`sparsecore.runtime.atomic_savez`): an
 interrupted save leaves the previous file as it was. Reading validates
-everything before building anything (see :mod:`sparsecore._archive`) and
+everything before building anything (see :mod:`sparsecore.runtime._npz`) and
 raises :class:`CheckpointFormatError` for any problem. The writing and the
 reading themselves are in :mod:`sparsecore._checkpoint_write` and
 :mod:`sparsecore._checkpoint_read`.
@@ -39,11 +39,11 @@ import os
 import string
 from typing import Any
 
-from sparsecore._archive import open_archive
 from sparsecore._checkpoint_read import FORMAT_NAME, FORMAT_VERSION, read_checkpoint
 from sparsecore._checkpoint_write import checkpoint_arrays
 from sparsecore.nn.callbacks import Callback, History
 from sparsecore.nn.model import Sequential
+from sparsecore.runtime._npz import open_npz
 from sparsecore.runtime.format import SparseFormatError, atomic_savez
 
 __all__ = [
@@ -134,7 +134,10 @@ def load_model(path: str | os.PathLike[str]) -> Sequential:
     FileNotFoundError, IsADirectoryError, PermissionError
         If the file cannot be opened.
     """
-    with open_archive(path, CheckpointFormatError) as archive:
+    path = os.fspath(path)
+    if not isinstance(path, str):
+        raise TypeError(f"path must be a str or os.PathLike[str]; got {path!r}")
+    with open_npz(path, CheckpointFormatError) as archive:
         return read_checkpoint(archive)
 
 

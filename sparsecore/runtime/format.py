@@ -7,10 +7,10 @@ over the destination with :func:`os.replace`. A reader therefore sees either
 the old file or the complete new one, never a torn write, and a failure leaves
 no temporary file behind.
 
-Reading never unpickles: every archive is opened with
-``np.load(path, allow_pickle=False)``, and a file that is not what it claims
-to be raises :class:`SparseFormatError` (a :class:`ValueError`) naming the
-file, the field and the problem.
+Reading never unpickles: every archive goes through the defensive reader of
+:mod:`sparsecore.runtime._npz` (which checkpoints share), and a file that is
+not what it claims to be raises :class:`SparseFormatError` (a
+:class:`ValueError`) naming the file, the field and the problem.
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ import os
 import secrets
 import zipfile
 from collections.abc import Iterator, Mapping
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
+
+from ._npz import NpzArchive, open_npz
 
 if TYPE_CHECKING:
     from .model import SparseLayer, SparseModel
@@ -283,112 +285,16 @@ def save_sparse_model(
     atomic_savez(path, arrays, compressed=compressed)
 
 
-class _Reader:
-    """Validating reader of one archive; every error names the file."""
-
-    def __init__(self, path: str, npz: Any) -> None:
-        self.path = path
-        self.zip: zipfile.ZipFile = npz.zip
-        self.members: dict[str, zipfile.ZipInfo] = {}
-        for info in self.zip.infolist():
-            name = info.filename
-            if not name.endswith(".npy"):
-                self.fail(name, "is not a .npy member (unknown member)")
-            if name[:-4] in self.members:
-                self.fail(name, "duplicate member")
-            self.members[name[:-4]] = info
-
-    def fail(self, field: str, problem: str) -> NoReturn:
-        raise SparseFormatError(f"{self.path}: {field}: {problem}")
-
-    def npy_header(self, field: str) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
-        """The (shape, fortran_order, dtype) a member's .npy header declares."""
-        info = self.members.get(field)
-        if info is None:
-            self.fail(field, "missing member")
-        try:
-            with self.zip.open(info) as f:
-                return self._read_npy_header(field, f)
-        except SparseFormatError:
-            raise
-        except Exception as e:  # zip, zlib, numpy's header parser, ...
-            self.fail(field, f"unreadable ({type(e).__name__}: {e})")
-
-    def _read_npy_header(
-        self, field: str, f: IO[bytes]
-    ) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            self.fail(field, f"unsupported .npy version {version}")
-        return tuple(shape), bool(fortran), dtype
-
-    def read(self, field: str, dtype: np.dtype[Any], shape: tuple[int, ...]) -> Any:
-        """Read member ``field``, checking dtype and shape before reading data.
-
-        The data are read in chunks, so memory grows only with the bytes the
-        file really holds, whatever sizes it declares.
-        """
-        info = self.members.get(field)
-        if info is None:
-            self.fail(field, "missing member")
-        try:
-            with self.zip.open(info) as f:
-                got_shape, fortran, got_dtype = self._read_npy_header(field, f)
-                if got_dtype.hasobject:
-                    self.fail(field, f"object arrays are refused; got {got_dtype}")
-                if got_dtype != dtype:
-                    self.fail(field, f"dtype must be {dtype}; got {got_dtype}")
-                if got_shape != shape:
-                    self.fail(field, f"shape must be {shape}; got {got_shape}")
-                if fortran and len(shape) > 1:
-                    self.fail(field, "Fortran-ordered arrays are refused")
-                nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-                declared = info.file_size - f.tell()
-                if declared != nbytes:
-                    self.fail(
-                        field,
-                        f"member holds {declared} data bytes; its shape {shape} "
-                        f"and dtype {dtype} need {nbytes}",
-                    )
-                buf = bytearray()
-                while len(buf) < nbytes:
-                    chunk = f.read(min(nbytes - len(buf), 1 << 24))
-                    if not chunk:
-                        break
-                    buf += chunk
-                if len(buf) != nbytes or f.read(1):
-                    self.fail(field, f"truncated: read {len(buf)} of {nbytes} bytes")
-        except SparseFormatError:
-            raise
-        except Exception as e:  # zip, zlib, numpy's header parser, memory, ...
-            self.fail(field, f"unreadable ({type(e).__name__}: {e})")
-        return np.frombuffer(buf, dtype=dtype).reshape(shape)
-
-
-def _check_int(r: _Reader, field: str, v: Any, lo: int, hi: int = _MAX_DIM) -> int:
+def _check_int(r: NpzArchive, field: str, v: Any, lo: int, hi: int = _MAX_DIM) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
         r.fail(field, f"must be an int in [{lo}, {hi}]; got {v!r}")
     return int(v)
 
 
-def _read_header(r: _Reader) -> dict[str, Any]:
-    info = r.members.get("header")
-    if info is None:
+def _read_header(r: NpzArchive) -> dict[str, Any]:
+    if "header" not in r.members:
         r.fail("header", "missing member (not a sparsecore model file?)")
-    if info.file_size > 4 * _MAX_HEADER_CHARS + 256:
-        r.fail("header", f"too large ({info.file_size} bytes)")
-    shape, _, dtype = r.npy_header("header")
-    if dtype.kind != "U" or shape != ():
-        r.fail("header", f"must be a 0-d str array; got {dtype} of shape {shape}")
-    text = str(r.read("header", dtype, ())[()])
-    try:
-        header = json.loads(text)
-    except (ValueError, RecursionError) as e:  # RecursionError: deep nesting
-        r.fail("header", f"invalid JSON ({type(e).__name__}: {e})")
+    header = r.read_json("header", _MAX_HEADER_CHARS)
     if not isinstance(header, dict):
         r.fail("header", f"must be a JSON object; got {type(header).__name__}")
     if header.get("format") != FORMAT_NAME:
@@ -471,50 +377,30 @@ def load_sparse_model(
         file may be fine.)
     """
     path = os.fspath(path)
-    try:
-        fid = open(path, "rb")  # noqa: SIM115 - closed below
-    except (FileNotFoundError, PermissionError):
-        raise
-    except OSError as e:
-        raise SparseFormatError(
-            f"{path}: not a readable file ({type(e).__name__}: {e})"
-        ) from e
-    with fid:
-        # Check the zip signature first: np.load would read a whole .npy.
-        magic = fid.read(4)
-        fid.seek(0)
-        if magic[:2] != b"PK":
-            what = "a single .npy array" if magic == b"\x93NUM" else "no zip signature"
-            raise SparseFormatError(f"{path}: not a readable .npz archive ({what})")
-        try:
-            npz = np.load(fid, allow_pickle=False)
-        except Exception as e:  # zipfile, OSError, EOFError, ValueError, ...
-            raise SparseFormatError(
-                f"{path}: not a readable .npz archive ({type(e).__name__}: {e})"
-            ) from e
-        with npz:
-            return _load_npz(path, npz)
+    # Only these propagate; any other OSError from opening (a directory, ...)
+    # is a SparseFormatError, as documented above.
+    passthrough = (FileNotFoundError, PermissionError)
+    with open_npz(path, SparseFormatError, passthrough=passthrough) as r:
+        return _load_npz(r)
 
 
-def _load_npz(path: str, npz: Any) -> tuple[list[SparseLayer], int, int]:
+def _load_npz(r: NpzArchive) -> tuple[list[SparseLayer], int, int]:
     from .csr import CSRMatrix
     from .model import SparseLayer
 
-    r = _Reader(path, npz)
     header = _read_header(r)
     dtype = np.dtype(header["dtype"]).newbyteorder("<")
     i32 = np.dtype("<i4")
-    expected = {"header"}
+    expected = ["header"]
+    for i, lay in enumerate(header["layers"]):
+        csr = lay["format"] == "csr"
+        names = ("data", "indices", "indptr") if csr else ("kernel_t",)
+        expected += [f"layers/{i}/{name}" for name in ("bias", *names)]
+    r.check_members(expected, missing_first=True)  # before any array is read
     layers = []
     for i, lay in enumerate(header["layers"]):
         p = f"layers/{i}/"
         n_in, n_out, nnz = lay["n_in"], lay["n_out"], lay["nnz"]
-        csr = lay["format"] == "csr"
-        names = ["bias"] + (["data", "indices", "indptr"] if csr else ["kernel_t"])
-        expected.update(p + name for name in names)
-        missing = [p + name for name in names if p + name not in r.members]
-        if missing:
-            r.fail(missing[0], "missing member")
         bias = r.read(p + "bias", dtype, (n_out,))
         weight: CSRMatrix | np.ndarray
         if lay["format"] == "csr":
@@ -546,7 +432,4 @@ def _load_npz(path: str, npz: Any) -> tuple[list[SparseLayer], int, int]:
                 (int(orig[0]), int(orig[1])),
             )
         )
-    unknown = sorted(set(r.members) - expected)
-    if unknown:
-        r.fail(unknown[0], "unknown member")
     return layers, int(header["input_dim"]), int(header["batch_size"])

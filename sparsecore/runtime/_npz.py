@@ -1,12 +1,16 @@
 """A defensive reader of ``.npz`` archives, for files that may be hostile.
 
-Every size a file declares is checked against what the file can actually hold
-before anything is allocated: a member's uncompressed size against its
-compressed size (stored members: equal; deflated members: at most 1032 times,
-the most DEFLATE can expand), its compressed size against the file's size, and
-each array's ``.npy`` header (dtype, shape) against what the caller expects.
-Only stored and deflated members are read; nothing is ever unpickled. Every
-problem raises the caller's error class (a :class:`ValueError`) with
+The one reader behind :meth:`SparseModel.load <sparsecore.runtime.SparseModel.load>`
+and :func:`sparsecore.load_model`. Every size a file declares is checked
+against what the file can actually hold before anything is read: the zip
+signature first, then, for each member, its name (``<field>.npy``, once), its
+compression (stored or deflated, not encrypted), its compressed size against
+the file's size and its uncompressed size against its compressed size
+(stored: equal; deflated: at most 1032 times, the most DEFLATE can expand);
+then each array's ``.npy`` header (version, dtype, shape, order) against what
+the caller expects. The data are read in chunks, so memory grows only with
+the bytes the file really holds. Nothing is ever unpickled. Every problem
+raises the caller's error class (a :class:`ValueError`) with
 ``"<file>: <field>: <problem>"``.
 """
 
@@ -15,39 +19,22 @@ from __future__ import annotations
 import json
 import math
 import os
-import struct
-import tokenize
 import zipfile
-import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any, NoReturn
 
 import numpy as np
 
-__all__ = ["Archive", "open_archive"]
+__all__ = ["NpzArchive", "open_npz"]
 
-#: What reading a malformed zip or .npy member can raise (beyond ValueError).
-READ_ERRORS = (
-    zipfile.BadZipFile,
-    zipfile.LargeZipFile,
-    OSError,
-    EOFError,
-    ValueError,
-    TypeError,
-    OverflowError,
-    NotImplementedError,
-    RecursionError,
-    SyntaxError,  # numpy tokenizes .npy headers: IndentationError, ...
-    tokenize.TokenError,  # ... and TokenError ("EOF in multi-line statement")
-    struct.error,
-    zlib.error,
-)
 _DEFLATE_MAX_RATIO = 1032  # DEFLATE never expands data more than 1032:1
-_ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
+_ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a member first, or empty
+_CHUNK = 1 << 24
+_NPY_OVERHEAD = 256  # a 0-d str array's .npy header, numpy pads it to 64s
 
 
-class Archive:
+class NpzArchive:
     """Validating access to the ``.npy`` members of one open zip file.
 
     Parameters
@@ -59,6 +46,11 @@ class Archive:
         Size of the file in bytes, the bound for every declared size.
     error : type of ValueError
         Raised for every problem.
+
+    Attributes
+    ----------
+    members : dict of str to zipfile.ZipInfo
+        Member name without ``.npy`` -> its directory entry, in file order.
     """
 
     def __init__(
@@ -71,7 +63,7 @@ class Archive:
         for info in zf.infolist():
             name = info.filename
             if not name.endswith(".npy"):
-                self.fail(name, "unknown member (not a .npy array)")
+                self.fail(name, "is not a .npy member (unknown member)")
             key = name[:-4]
             if key in self.members:
                 self.fail(key, "duplicate member")
@@ -84,8 +76,8 @@ class Archive:
             else:
                 self.fail(
                     key,
-                    f"compression method {info.compress_type} is refused "
-                    "(only stored or deflated)",
+                    f"unreadable (compression method {info.compress_type} is "
+                    "refused; only stored or deflated)",
                 )
             if info.compress_size > file_size:
                 self.fail(
@@ -102,7 +94,27 @@ class Archive:
             self.members[key] = info
 
     def fail(self, field: str, problem: str) -> NoReturn:
+        """Raise ``self.error("<file>: <field>: <problem>")``."""
         raise self.error(f"{self.path}: {field}: {problem}")
+
+    def check_members(
+        self, expected: Sequence[str], *, missing_first: bool = False
+    ) -> None:
+        """Refuse the first unknown member (by name) or missing one (in order).
+
+        Parameters
+        ----------
+        expected : sequence of str
+            Every member the file must hold, and nothing else.
+        missing_first : bool, default=False
+            Report a missing member before an unknown one.
+        """
+        unknown = sorted(set(self.members) - set(expected))
+        missing = [name for name in expected if name not in self.members]
+        problems = [(unknown, "unknown member"), (missing, "missing member")]
+        for names, problem in problems[::-1] if missing_first else problems:
+            if names:
+                self.fail(names[0], problem)
 
     @contextmanager
     def _member(self, field: str) -> Iterator[IO[bytes]]:
@@ -115,12 +127,15 @@ class Archive:
                 yield f
         except self.error:
             raise
-        except READ_ERRORS as e:
+        # Any exception here comes from the file (zipfile, zlib, numpy's .npy
+        # header parser with its tokenizer errors, struct, memory, ...):
+        # none may escape as anything but the caller's error.
+        except Exception as e:
             self.fail(field, f"unreadable ({type(e).__name__}: {e})")
 
     def _npy_header(
         self, f: IO[bytes], field: str
-    ) -> tuple[tuple[int, ...], bool, Any]:
+    ) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
             shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
@@ -133,7 +148,7 @@ class Archive:
         return tuple(shape), bool(fortran), dtype
 
     def peek(self, field: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
-        """Shape and dtype that member `field` declares (nothing else is read)."""
+        """Shape and dtype that member `field` declares (no data are read)."""
         with self._member(field) as f:
             shape, _, dtype = self._npy_header(f, field)
         return shape, dtype
@@ -143,8 +158,9 @@ class Archive:
     ) -> np.ndarray:
         """Member `field`, which must be exactly `dtype` and `shape`.
 
-        Dtype, shape and the member's size are checked before the array is
-        allocated; the data must then fill it exactly.
+        Dtype, shape, order and the member's declared size are checked before
+        any data are read; the data are then read in chunks (memory grows only
+        with the bytes the file really holds) and must fill the array exactly.
         """
         with self._member(field) as f:
             got_shape, fortran, got_dtype = self._npy_header(f, field)
@@ -159,17 +175,32 @@ class Archive:
             if declared != nbytes:
                 self.fail(
                     field,
-                    f"member holds {declared} data bytes; shape {shape} and dtype "
-                    f"{dtype} need {nbytes}",
+                    f"member holds {declared} data bytes; its shape {shape} "
+                    f"and dtype {dtype} need {nbytes}",
                 )
-            arr = np.empty(shape, dtype)
-            got = f.readinto(arr.reshape(-1).view(np.uint8)) if nbytes else 0  # type: ignore[attr-defined]
-            if got != nbytes or f.read(1):
-                self.fail(field, f"truncated: read {got} of {nbytes} bytes")
+            buf = bytearray()
+            while len(buf) < nbytes:
+                chunk = f.read(min(nbytes - len(buf), _CHUNK))
+                if not chunk:
+                    break
+                buf += chunk
+            if len(buf) != nbytes or f.read(1):
+                self.fail(field, f"truncated: read {len(buf)} of {nbytes} bytes")
+            # frombuffer refuses an empty buffer with a 0-byte dtype ('<U0')
+            arr = (
+                np.frombuffer(buf, dtype).reshape(shape)
+                if nbytes
+                else np.zeros(shape, dtype)
+            )
         return arr
 
     def read_json(self, field: str, max_chars: int) -> Any:
-        """Member `field`: a 0-d str array holding JSON, parsed."""
+        """Member `field`: a 0-d str array of at most `max_chars`, as JSON."""
+        info = self.members.get(field)
+        if info is None:
+            self.fail(field, "missing member")
+        if info.file_size > 4 * max_chars + _NPY_OVERHEAD:
+            self.fail(field, f"too large ({info.file_size} bytes)")
         shape, dtype = self.peek(field)
         if dtype.kind != "U" or shape != ():
             self.fail(field, f"must be a 0-d str array; got {dtype} of shape {shape}")
@@ -178,39 +209,56 @@ class Archive:
         text = str(self.read(field, dtype, ())[()])
         try:
             return json.loads(text)
-        except (ValueError, RecursionError) as e:
+        except (ValueError, RecursionError) as e:  # RecursionError: deep nesting
             self.fail(field, f"invalid JSON ({type(e).__name__}: {e})")
 
 
 @contextmanager
-def open_archive(
-    path: str | os.PathLike[str], error: type[ValueError]
-) -> Iterator[Archive]:
+def open_npz(
+    path: str,
+    error: type[ValueError],
+    *,
+    passthrough: tuple[type[OSError], ...] = (OSError,),
+) -> Iterator[NpzArchive]:
     """Open `path` as a zip archive of ``.npy`` members, checking it first.
+
+    Parameters
+    ----------
+    path : str
+    error : type of ValueError
+        Raised for every problem with the file's content.
+    passthrough : tuple of OSError subclasses, default=(OSError,)
+        Errors from opening the file that propagate unchanged (the content is
+        not to blame); any other :class:`OSError` from opening becomes `error`.
+
+    Yields
+    ------
+    NpzArchive
+        Its member list already checked.
 
     Raises
     ------
     error
         If the file is not a zip archive or its directory is malformed.
-    FileNotFoundError, IsADirectoryError, PermissionError
-        The file cannot be opened (the content is not to blame).
     """
-    path = os.fspath(path)
-    if not isinstance(path, str):
-        raise TypeError(f"path must be a str or os.PathLike[str]; got {path!r}")
-    fid = open(path, "rb")  # noqa: SIM115 - closed below
+    try:
+        fid = open(path, "rb")  # noqa: SIM115 - closed below
+    except passthrough:
+        raise
+    except OSError as e:
+        raise error(f"{path}: not a readable file ({type(e).__name__}: {e})") from e
     with fid:
         size = os.fstat(fid.fileno()).st_size
         magic = fid.read(4)
         fid.seek(0)
         if magic not in _ZIP_SIGNATURES:
             what = "a single .npy array" if magic == b"\x93NUM" else "no zip signature"
-            raise error(f"{path}: not an .npz archive ({what})")
+            raise error(f"{path}: not a readable .npz archive ({what})")
         try:
             zf = zipfile.ZipFile(fid)
-        except READ_ERRORS as e:
+        except Exception as e:  # BadZipFile, OSError, EOFError, ValueError, ...
             raise error(
                 f"{path}: not a readable .npz archive ({type(e).__name__}: {e})"
-            ) from None
+            ) from e
         with zf:
-            yield Archive(path, zf, size, error)
+            yield NpzArchive(path, zf, size, error)
