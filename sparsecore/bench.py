@@ -825,7 +825,7 @@ def explain(rows: Sequence[dict[str, Any]]) -> str:
     target would need, and the dense time against the single-thread
     cache-bandwidth floor measured in the same run.
     """
-    from .runtime.model import _AUTO_BATCHES, _AUTO_MAX_DENSITY
+    from .runtime._auto import _AUTO_BATCHES, _AUTO_MAX_DENSITY
 
     lines = [
         "## How format='auto' chooses",

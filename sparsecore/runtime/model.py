@@ -6,19 +6,27 @@ the hidden neurons that pruning made useless. Activations are kept
 transposed internally, ``H`` of shape ``(n_features, n_samples)``, so that a
 layer is ``act(W.T @ H + b)`` with ``W.T`` stored row-major (dense) or as CSR
 with one row per output neuron; see :mod:`sparsecore.runtime.csr`.
+
+Its parts live in sibling modules and are re-exported here: the activations
+(``_activations``), the ``format="auto"`` rule (``_auto``),
+:class:`SparseLayer` (``_layer``), :func:`compact_layers` (``_compact``), and
+the checking of triples and duck-typed reading of a model (``_read``).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
+from ._activations import _ACT_FUNCS, ACTIVATIONS
+from ._auto import _auto_format, auto_max_density
+from ._compact import compact_layers
+from ._layer import SparseLayer
+from ._read import _read_model, _validate_layers
 from .csr import (
     CSRMatrix,
     default_threads,
@@ -37,269 +45,9 @@ __all__ = [
     "compact_layers",
 ]
 
-ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "softmax")
 FORMATS = ("auto", "csr", "dense")
 DTYPES = ("float32", "float64")
 
-# ------------------------------------------------------------ activations
-# In place on Y of shape (n_units,) or (n_units, n_samples); units on axis 0.
-
-
-_ZEROS: dict[np.dtype[Any], np.ndarray] = {
-    np.dtype(np.float32): np.zeros((), np.float32),
-    np.dtype(np.float64): np.zeros((), np.float64),
-}
-
-
-def _relu(y: np.ndarray, alpha: float) -> None:
-    # A 0-d array of y's dtype: half the per-call cost of the Python int 0.
-    zero = _ZEROS.get(y.dtype)
-    np.maximum(y, 0 if zero is None else zero, out=y)
-
-
-def _leaky_relu(y: np.ndarray, alpha: float) -> None:
-    # y = x if x > 0 else alpha * x
-    np.copyto(y, y * y.dtype.type(alpha), where=~(y > 0))
-
-
-def _tanh(y: np.ndarray, alpha: float) -> None:
-    np.tanh(y, out=y)
-
-
-def _sigmoid(y: np.ndarray, alpha: float) -> None:
-    # Stable: 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) for x < 0.
-    e = np.exp(-np.abs(y))
-    pos = y >= 0
-    np.divide(1, 1 + e, out=y, where=pos)
-    np.divide(e, 1 + e, out=y, where=~pos)
-
-
-def _softmax(y: np.ndarray, alpha: float) -> None:
-    y -= y.max(axis=0, keepdims=True)
-    np.exp(y, out=y)
-    y /= y.sum(axis=0, keepdims=True)
-
-
-def _linear(y: np.ndarray, alpha: float) -> None:
-    pass
-
-
-_ACT_FUNCS: dict[str, Callable[[np.ndarray, float], None]] = {
-    "linear": _linear,
-    "relu": _relu,
-    "leaky_relu": _leaky_relu,
-    "tanh": _tanh,
-    "sigmoid": _sigmoid,
-    "softmax": _softmax,
-}
-
-
-def _validate_activation(activation: Any) -> tuple[str, float]:
-    """Normalise ``None | str | (str, alpha)`` to ``(name, alpha)``."""
-    alpha: Any = 0.0
-    if activation is None:
-        name: Any = "linear"
-    elif isinstance(activation, str):
-        name = activation
-        if name == "leaky_relu":
-            alpha = 0.3  # as sparsecore.nn.LeakyReLU
-    elif isinstance(activation, tuple) and len(activation) == 2:
-        name, alpha = activation
-    else:
-        raise TypeError(
-            "activation must be None, a str or a (name, alpha) tuple; "
-            f"got {activation!r}"
-        )
-    if name not in _ACT_FUNCS:
-        raise ValueError(f"activation must be one of {list(ACTIVATIONS)}; got {name!r}")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)):
-        raise TypeError(f"alpha must be a float; got {alpha!r}")
-    alpha = float(alpha)
-    if not math.isfinite(alpha):
-        raise ValueError(f"alpha must be a finite float; got {alpha!r}")
-    return name, alpha if name == "leaky_relu" else 0.0
-
-
-# ------------------------------------------------------------ format rule
-
-# Calibrated with ``python benchmarks/inference.py --calibrate`` (one
-# 1024x1024 layer, dense vs CSR, per backend, batch and density; results in
-# benchmarks/results/inference.calibration.csv). Largest density (nnz /
-# (n_in * n_out)) at which format="auto" stores a layer as CSR, per backend,
-# at batch sizes 1, 16, 256, 1024 (interpolated in log2(batch), constant
-# outside). Each is 0.75x the measured break-even density; at batch 1 it is
-# further divided by 1.5 because the dense GEMV runs on 2 BLAS threads while a
-# batch-1 CSR product is too short to split.
-_AUTO_BATCHES = (1.0, 16.0, 256.0, 1024.0)
-_AUTO_MAX_DENSITY: dict[str, tuple[float, float, float, float]] = {
-    "numba": (0.06, 0.14, 0.2, 0.2),
-    "scipy": (0.045, 0.09, 0.10, 0.11),
-    "numpy": (0.01, 0.008, 0.003, 0.003),
-}
-# Below this many weights a layer is kept dense: both take ~1 us.
-_AUTO_MIN_SIZE = 4096
-
-
-def auto_max_density(backend: str, batch_size: int) -> float:
-    """Largest density at which ``format="auto"`` stores a layer as CSR.
-
-    Parameters
-    ----------
-    backend : {'numba', 'scipy', 'numpy'}
-    batch_size : int
-        Expected number of samples per ``predict`` call (per chunk).
-
-    Returns
-    -------
-    float
-        A layer with ``nnz <= max_density * n_in * n_out`` (and at least
-        4096 weights) is stored as CSR, any other as dense.
-
-    Notes
-    -----
-    The table (backend x batch 1, 16, 256, 1024) is interpolated linearly in
-    ``log2(batch_size)``:
-
-    ======  =====  =====  =====  =====
-    batch   1      16     256    1024
-    ======  =====  =====  =====  =====
-    numba   0.06   0.14   0.2    0.2
-    scipy   0.045  0.09   0.10   0.11
-    numpy   0.01   0.008  0.003  0.003
-    ======  =====  =====  =====  =====
-
-    It was calibrated with ``python benchmarks/inference.py --calibrate``
-    (a 1024 x 1024 layer, dense vs CSR): each entry is 0.75x the density at
-    which CSR and dense measured equally fast (and /1.5 at batch 1, where the
-    dense GEMV uses 2 BLAS threads and the CSR product one), so ``auto`` errs
-    towards dense, which is never slower than NumPy's ``x @ W``.
-    """
-    table = _AUTO_MAX_DENSITY[backend]
-    lb = math.log2(max(1, batch_size))
-    xs = [math.log2(b) for b in _AUTO_BATCHES]
-    return float(np.interp(lb, xs, table))
-
-
-# ------------------------------------------------------------ layers
-
-
-@dataclass(eq=False)
-class SparseLayer:
-    """One layer ``y = act(x @ kernel + bias)`` of a :class:`SparseModel`.
-
-    Attributes
-    ----------
-    weight : CSRMatrix or ndarray of shape (n_out, n_in)
-        The *transposed* kernel: dense row-major, or CSR with one row per
-        output neuron.
-    bias : ndarray of shape (n_out,)
-    activation : str
-        One of :data:`ACTIVATIONS`.
-    alpha : float
-        Negative slope of ``leaky_relu`` (0 for other activations).
-    original_shape : tuple of int
-        ``(n_in, n_out)`` of the kernel before compaction.
-    """
-
-    weight: CSRMatrix | np.ndarray
-    bias: np.ndarray
-    activation: str = "linear"
-    alpha: float = 0.0
-    original_shape: tuple[int, int] = (0, 0)
-    _bias_col: np.ndarray = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._bias_col = self.bias[:, None]
-
-    @property
-    def format(self) -> Literal["csr", "dense"]:
-        return "csr" if isinstance(self.weight, CSRMatrix) else "dense"
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """Kernel shape ``(n_in, n_out)`` after compaction."""
-        return (int(self.weight.shape[1]), int(self.weight.shape[0]))
-
-    @property
-    def nnz(self) -> int:
-        if isinstance(self.weight, CSRMatrix):
-            return self.weight.nnz
-        return int(np.count_nonzero(self.weight))
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.weight.nbytes + self.bias.nbytes)
-
-    def kernel(self) -> np.ndarray:
-        """The dense kernel, shape ``(n_in, n_out)`` (a new array)."""
-        if isinstance(self.weight, CSRMatrix):
-            return self.weight.toarray().T.copy()
-        return self.weight.T.copy()
-
-
-# ------------------------------------------------------------ compaction
-
-
-def compact_layers(
-    layers: Sequence[tuple[np.ndarray, np.ndarray, str, float]],
-) -> list[tuple[np.ndarray, np.ndarray, str, float]]:
-    """Remove the hidden neurons that cannot change the output.
-
-    Parameters
-    ----------
-    layers : sequence of (kernel, bias, activation, alpha)
-        ``kernel`` of shape ``(n_in, n_out)``, ``bias`` of shape ``(n_out,)``.
-
-    Returns
-    -------
-    list of (kernel, bias, activation, alpha)
-        The compacted layers (new arrays); the first layer's inputs and the
-        last layer's outputs are unchanged.
-
-    Notes
-    -----
-    Applied to the outputs of every layer but the last, until nothing changes:
-
-    - a neuron whose outgoing weights (its row of the next kernel) are all
-      zero never reaches the output: it is removed;
-    - a neuron whose incoming weights (its column of the kernel) are all zero
-      outputs the constant ``c = act(bias)``; ``c * next_kernel[j]`` is added
-      to the next bias (in float64, then rounded) and the neuron is removed.
-
-    Neurons of a softmax layer are kept (softmax couples them). Outputs are
-    preserved exactly up to rounding.
-    """
-    ks = [np.array(k) for k, _, _, _ in layers]
-    bs = [np.array(b) for _, b, _, _ in layers]
-    acts = [(a, al) for _, _, a, al in layers]
-    changed = True
-    while changed:
-        changed = False
-        for i in range(len(ks) - 1):
-            if acts[i][0] == "softmax":
-                continue
-            dead_out = ~np.any(ks[i + 1] != 0, axis=1)
-            dead_in = ~np.any(ks[i] != 0, axis=0)
-            remove = dead_out | dead_in
-            if not remove.any():
-                continue
-            const = dead_in & ~dead_out
-            if const.any():
-                c = bs[i][const].astype(np.float64)
-                _ACT_FUNCS[acts[i][0]](c, acts[i][1])
-                fold = bs[i + 1].astype(np.float64) + c @ ks[i + 1][const].astype(
-                    np.float64
-                )
-                bs[i + 1] = fold.astype(bs[i + 1].dtype)
-            keep = ~remove
-            ks[i] = ks[i][:, keep]
-            bs[i] = bs[i][keep]
-            ks[i + 1] = ks[i + 1][keep]
-            changed = True
-    return [(k, b, a, al) for k, b, (a, al) in zip(ks, bs, acts, strict=True)]
-
-
-# ------------------------------------------------------------ model
 
 # Row splitting across threads pays once a layer has this much work
 # (nnz * batch): the hand-off to the pool costs ~20 us, the kernels take
@@ -451,40 +199,7 @@ class SparseModel:
         if not isinstance(compact, bool):
             raise TypeError(f"compact must be a bool; got {compact!r}")
         dt = np.dtype(dtype)
-        raw = []
-        n_prev = None
-        for i, item in enumerate(layers):
-            if not isinstance(item, (tuple, list)) or len(item) != 3:
-                raise TypeError(
-                    f"layers[{i}] must be a (kernel, bias, activation) tuple; "
-                    f"got {item!r}"
-                )
-            kernel, bias, act = item
-            k = np.asarray(kernel)
-            real = np.issubdtype(k.dtype, np.integer) or np.issubdtype(
-                k.dtype, np.floating
-            )
-            if k.ndim != 2 or not real:
-                raise ValueError(
-                    f"layers[{i}] kernel must be a 2-D real array; "
-                    f"got shape {k.shape} and dtype {k.dtype}"
-                )
-            k = k.astype(dt)
-            b = np.zeros(k.shape[1], dt) if bias is None else np.asarray(bias, dt)
-            if b.shape != (k.shape[1],):
-                raise ValueError(
-                    f"layers[{i}] bias must have shape ({k.shape[1]},); got {b.shape}"
-                )
-            if not (np.all(np.isfinite(k)) and np.all(np.isfinite(b))):
-                raise ValueError(f"layers[{i}] kernel and bias must be finite")
-            if n_prev is not None and k.shape[0] != n_prev:
-                raise ValueError(
-                    f"layers[{i}] kernel must have {n_prev} inputs; got shape {k.shape}"
-                )
-            n_prev = k.shape[1]
-            raw.append((k, b, *_validate_activation(act)))
-        if not raw:
-            raise ValueError("layers must hold at least one layer; got 0")
+        raw = _validate_layers(layers, dt)
         backend = resolve_backend(backend)
         batch_size = _validate_int("batch_size", batch_size, 1)
         originals = [k.shape for k, _, _, _ in raw]
@@ -493,13 +208,7 @@ class SparseModel:
         built = []
         for (k, b, act, alpha), orig in zip(raw, originals, strict=True):
             wt = np.ascontiguousarray(k.T)
-            fmt = format
-            if fmt == "auto":
-                size = max(1, wt.size)
-                density = np.count_nonzero(wt) / size
-                small = wt.size < _AUTO_MIN_SIZE
-                limit = auto_max_density(backend, batch_size)
-                fmt = "csr" if (density <= limit and not small) else "dense"
+            fmt = _auto_format(wt, backend, batch_size) if format == "auto" else format
             weight: CSRMatrix | np.ndarray
             weight = CSRMatrix.from_dense(wt) if fmt == "csr" else wt
             built.append(SparseLayer(weight, b, act, alpha, (orig[0], orig[1])))
@@ -545,45 +254,8 @@ class SparseModel:
             If an activation comes before the first Dense, or two non-linear
             activations follow each other.
         """
-        try:
-            model_layers = list(model.layers)
-        except (AttributeError, TypeError):
-            raise TypeError(
-                f"model must have a 'layers' sequence; got {type(model).__name__}"
-            ) from None
-        triples: list[list[Any]] = []
-        for layer in model_layers:
-            name = getattr(layer, "name", type(layer).__name__)
-            params = getattr(layer, "params", None) or {}
-            act = getattr(layer, "activation", None)
-            if "kernel" in params:
-                own = act if isinstance(act, str) else None
-                triples.append([params["kernel"], params.get("bias"), own])
-                if own is not None:
-                    triples[-1][2] = _layer_activation(layer, own)
-                continue
-            if not isinstance(act, str):
-                raise TypeError(
-                    f"layer {name!r} ({type(layer).__name__}) must be a Dense "
-                    "(params['kernel']) or an activation (str attribute "
-                    "'activation')"
-                )
-            if act == "linear":
-                continue
-            if not triples:
-                raise ValueError(
-                    f"activation layer {name!r} before the first Dense is not supported"
-                )
-            if triples[-1][2] not in (None, "linear"):
-                raise ValueError(
-                    f"activation layer {name!r} follows another activation; "
-                    "consecutive activations are not supported"
-                )
-            triples[-1][2] = _layer_activation(layer, act)
-        if not triples:
-            raise ValueError("model must contain at least one Dense layer; got 0")
         return cls.from_layers(
-            [(t[0], t[1], t[2]) for t in triples],
+            _read_model(model),
             format=format,
             dtype=dtype,
             backend=backend,
@@ -788,12 +460,6 @@ class SparseModel:
         return cls(
             layers, input_dim, backend=backend, threads=threads, batch_size=batch_size
         )
-
-
-def _layer_activation(layer: Any, act: str) -> tuple[str, float] | str:
-    if act == "leaky_relu":
-        return (act, float(getattr(layer, "alpha", 0.3)))
-    return act
 
 
 def _validate_int(name: str, v: Any, lo: int) -> int:
