@@ -1,0 +1,134 @@
+"""The timed methods: one forward-pass callable per way of running the network.
+
+See :mod:`sparsecore.bench` for what each name in :data:`METHODS` measures.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ._bench_data import Layers
+from .runtime import SparseModel
+from .runtime.csr import available_backends
+
+__all__ = ["METHODS", "SLOW_METHOD_MAX_WORK"]
+
+METHODS = (
+    "numpy_dense",
+    "scipy_naive",
+    "sc_csr",
+    "sc_auto",
+    "sc_scipy",
+    "sc_numpy",
+    "sc_dense",
+    "torch_dense",
+    "torch_csr",
+)
+
+
+def _numpy_dense(layers: Layers) -> Callable[[np.ndarray], np.ndarray]:
+    def run(x: np.ndarray) -> np.ndarray:
+        h = x
+        for w, b, act in layers:
+            h = h @ w
+            h += b
+            if act == "relu":
+                np.maximum(h, 0, out=h)
+        return h
+
+    return run
+
+
+def _scipy_naive(layers: Layers) -> Callable[[np.ndarray], np.ndarray]:
+    import scipy.sparse as sp
+
+    mats = [(sp.csr_matrix(w), b, act) for w, b, act in layers]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        h = x
+        for m, b, act in mats:
+            h = np.asarray(h @ m)
+            h += b
+            if act == "relu":
+                np.maximum(h, 0, out=h)
+        return h
+
+    return run
+
+
+def _torch(layers: Layers, sparse: bool) -> Callable[[np.ndarray], Any]:
+    import torch
+
+    dev_layers = []
+    for w, b, act in layers:
+        wt = torch.from_numpy(np.ascontiguousarray(w.T))
+        if sparse:
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore", UserWarning)
+                wt = wt.to_sparse_csr()
+        dev_layers.append((wt, torch.from_numpy(b), act))
+
+    def run(x: np.ndarray) -> Any:
+        with torch.inference_mode():
+            h = torch.from_numpy(x)
+            if sparse:
+                h = h.T.contiguous()
+                for wt, b, act in dev_layers:
+                    h = torch.sparse.mm(wt, h).add_(b[:, None])
+                    if act == "relu":
+                        h.relu_()
+                return h.T.numpy()
+            for wt, b, act in dev_layers:
+                h = torch.nn.functional.linear(h, wt, b)
+                if act == "relu":
+                    h.relu_()
+            return h.numpy()
+
+    return run
+
+
+# Slow reference kernels (pure NumPy CSR, torch CSR) are skipped on cells
+# with more than this many nonzero x batch products (> ~1 s per call).
+SLOW_METHOD_MAX_WORK = 60_000_000
+_SLOW_METHODS = ("sc_numpy", "torch_csr")
+
+
+def _build_method(
+    method: str, layers: Layers, batch: int, dtype: str, threads: int | None
+) -> Callable[[np.ndarray], Any] | None:
+    """The callable for ``method``, or None when it cannot run here."""
+    backs = available_backends()
+    if method in _SLOW_METHODS:
+        nnz = sum(int(np.count_nonzero(w)) for w, _, _ in layers)
+        if nnz * batch > SLOW_METHOD_MAX_WORK:
+            return None
+    if method == "numpy_dense":
+        return _numpy_dense(layers)
+    if method == "scipy_naive":
+        return _scipy_naive(layers) if "scipy" in backs else None
+    if method.startswith("torch_"):
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return None
+        return _torch(layers, sparse=method == "torch_csr")
+    kw: dict[str, Any] = {"dtype": dtype, "threads": threads, "batch_size": batch}
+    if method == "sc_csr":
+        sm = SparseModel.from_layers(layers, format="csr", **kw)
+    elif method == "sc_auto":
+        sm = SparseModel.from_layers(layers, format="auto", **kw)
+    elif method == "sc_dense":
+        sm = SparseModel.from_layers(layers, format="dense", **kw)
+    elif method == "sc_scipy":
+        if "scipy" not in backs:
+            return None
+        sm = SparseModel.from_layers(layers, format="csr", backend="scipy", **kw)
+    elif method == "sc_numpy":
+        sm = SparseModel.from_layers(layers, format="csr", backend="numpy", **kw)
+    else:
+        raise ValueError(f"method must be one of {list(METHODS)}; got {method!r}")
+    return sm.predict
