@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._activations import ACTIVATIONS
 from ._npz import NpzArchive, open_npz
 
 if TYPE_CHECKING:
@@ -221,7 +222,6 @@ FORMAT_NAME = "sparsecore.SparseModel"
 FORMAT_VERSION = 1
 _MAX_HEADER_CHARS = 1 << 20
 _MAX_DIM = (1 << 31) - 1
-_ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "softmax")
 _HEADER_KEYS = {"format", "version", "dtype", "input_dim", "batch_size", "layers"}
 _LAYER_KEYS = {
     "format",
@@ -336,10 +336,10 @@ def _read_header(r: NpzArchive) -> dict[str, Any]:
         _check_int(r, field + ".nnz", lay["nnz"], 0, n_in * n_out)
         if lay["format"] == "dense" and lay["nnz"] != n_in * n_out:
             r.fail(field + ".nnz", "must be n_in * n_out for a dense layer")
-        if lay["activation"] not in _ACTIVATIONS:
+        if lay["activation"] not in ACTIVATIONS:
             r.fail(
                 field + ".activation",
-                f"must be one of {list(_ACTIVATIONS)}; got {lay['activation']!r}",
+                f"must be one of {list(ACTIVATIONS)}; got {lay['activation']!r}",
             )
         alpha = lay["alpha"]
         if (
