@@ -62,6 +62,33 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> None:
         fig.savefig(f, format=ext, dpi=120)
 
 
+def _draw_schedule(
+    ax: Any,
+    schedule: Any,
+    steps: np.ndarray,
+    steps_per_epoch: float,
+    color: str,
+    ms: float,
+    labels: tuple[str, str],
+) -> None:
+    """The curve s(t) over `steps` (x axis in epochs) and a dot at each pruning step."""
+    ax.plot(
+        steps / steps_per_epoch,
+        schedule.sparsity_at(steps),
+        color=color,
+        label=labels[0],
+    )
+    pruning = steps[schedule.should_prune_at(steps)]
+    ax.plot(
+        pruning / steps_per_epoch,
+        schedule.sparsity_at(pruning),
+        ".",
+        color=color,
+        ms=ms,
+        label=labels[1],
+    )
+
+
 def plot_experiment(result: Any, path: str | os.PathLike[str]) -> None:
     """Draw the tutorial's plots of an :class:`~sparsecore.experiment.ExperimentResult`.
 
@@ -96,20 +123,14 @@ def plot_experiment(result: Any, path: str | os.PathLike[str]) -> None:
     per_epoch = sched["steps_per_epoch"]
     end = max(sched["total_steps"], schedule.end_step)
     steps = np.arange(0, end + 1)
-    ax_sp.plot(
-        steps / per_epoch,
-        schedule.sparsity_at(steps),
-        color="tab:gray",
-        label="schedule s(t)",
-    )
-    pruning = steps[schedule.should_prune_at(steps)]
-    ax_sp.plot(
-        pruning / per_epoch,
-        schedule.sparsity_at(pruning),
-        ".",
-        color="tab:gray",
-        ms=3,
-        label="pruning steps",
+    _draw_schedule(
+        ax_sp,
+        schedule,
+        steps,
+        per_epoch,
+        "tab:gray",
+        3,
+        ("schedule s(t)", "pruning steps"),
     )
     achieved = d["pruned"]["sparsity"] or []
     ax_sp.plot(
@@ -219,21 +240,8 @@ def plot_schedule(
     steps = np.arange(0, until + 1)
     scale = float(steps_per_epoch)
     fig, (ax,) = _figure(1, 7.0)
-    ax.plot(
-        steps / scale,
-        schedule.sparsity_at(steps),
-        color="tab:blue",
-        label="sparsity s(t)",
-    )
-    pruning = steps[schedule.should_prune_at(steps)]
-    ax.plot(
-        pruning / scale,
-        schedule.sparsity_at(pruning),
-        ".",
-        color="tab:blue",
-        ms=4,
-        label=f"pruning steps (every {schedule.frequency})",
-    )
+    labels = ("sparsity s(t)", f"pruning steps (every {schedule.frequency})")
+    _draw_schedule(ax, schedule, steps, scale, "tab:blue", 4, labels)
     for i, (label, step) in enumerate(marks.items()):
         done = schedule.last_pruning_step(step)
         reached = 0.0 if done is None or done < 1 else float(schedule.sparsity_at(done))
