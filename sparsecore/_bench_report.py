@@ -196,7 +196,7 @@ def explain(rows: Sequence[dict[str, Any]]) -> str:
     target would need, and the dense time against the single-thread
     cache-bandwidth floor measured in the same run.
     """
-    from .runtime._auto import _AUTO_BATCHES, _AUTO_MAX_DENSITY
+    from .runtime.auto import AUTO_BATCHES, AUTO_MAX_DENSITY
 
     lines = [
         "## How format='auto' chooses",
@@ -205,11 +205,11 @@ def explain(rows: Sequence[dict[str, Any]]) -> str:
         "compaction) is at most the backend's limit for the expected batch size",
         "(interpolated in log2(batch)), and it has at least 4096 weights;",
         "otherwise dense. Limits (batch "
-        + ", ".join(f"{b:g}" for b in _AUTO_BATCHES)
+        + ", ".join(f"{b:g}" for b in AUTO_BATCHES)
         + "):",
         "",
     ]
-    for be, vals in _AUTO_MAX_DENSITY.items():
+    for be, vals in AUTO_MAX_DENSITY.items():
         lines.append(f"- {be}: " + ", ".join(f"{v:g}" for v in vals))
     lines += [
         "",

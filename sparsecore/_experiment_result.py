@@ -100,7 +100,7 @@ class ExperimentResult:
 
     def save_json(self, path: str | os.PathLike[str]) -> None:
         """Write :meth:`to_dict` as indented JSON (atomically)."""
-        from sparsecore.runtime.format import atomic_write
+        from sparsecore.runtime.atomic import atomic_write
 
         text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
         with atomic_write(path) as f:

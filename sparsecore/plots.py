@@ -54,7 +54,7 @@ def _figure(n_panels: int, width: float) -> tuple[Any, list[Any]]:
 
 def _save(fig: Any, path: str | os.PathLike[str]) -> None:
     """Save atomically (format from the extension, PNG by default)."""
-    from sparsecore.runtime.format import atomic_write
+    from sparsecore.runtime.atomic import atomic_write
 
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lstrip(".").lower() or "png"

@@ -213,7 +213,7 @@ def archive_format(arrays: dict[str, np.ndarray]) -> tuple[str, Any] | None:
 
 def is_sparse_model(arrays: dict[str, np.ndarray]) -> bool:
     """Whether `arrays` (from :func:`load_npz`) is a saved SparseModel."""
-    from sparsecore.runtime.format import FORMAT_NAME
+    from sparsecore.runtime.io import FORMAT_NAME
 
     fmt = archive_format(arrays)
     return fmt is not None and fmt[0] == FORMAT_NAME

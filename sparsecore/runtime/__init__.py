@@ -2,7 +2,11 @@
 
 This package imports nothing from the rest of sparsecore and nothing but NumPy
 at import time (scipy, and numba when installed, are used lazily), so the
-folder can be vendored into a NumPy-only program.
+folder can be vendored into a NumPy-only program. Its modules: ``csr`` (the
+CSR matrix and its kernels), ``model`` (SparseModel and SparseLayer),
+``compact``, ``auto`` (the ``format="auto"`` rule), ``activations``, ``io``
+(the ``.npz`` layout of a SparseModel), ``atomic`` (the safe writer) and
+``npz`` (the defensive reader).
 
 >>> import numpy as np
 >>> from sparsecore.runtime import SparseModel
@@ -12,25 +16,26 @@ folder can be vendored into a NumPy-only program.
 [[2.0, 1.0]]
 """
 
+from .atomic import atomic_savez, atomic_write
+from .auto import auto_max_density
+from .compact import compact_layers
 from .csr import CSRMatrix, available_backends
-from .format import (
-    SparseFormatError,
-    atomic_savez,
-    atomic_write,
-    load_sparse_model,
-    save_sparse_model,
-)
-from .model import SparseLayer, SparseModel, compact_layers
+from .io import load_sparse_model, save_sparse_model
+from .model import SparseLayer, SparseModel
+from .npz import NpzArchive, SparseFormatError, open_npz
 
 __all__ = [
     "CSRMatrix",
+    "NpzArchive",
     "SparseFormatError",
     "SparseLayer",
     "SparseModel",
     "atomic_savez",
     "atomic_write",
+    "auto_max_density",
     "available_backends",
     "compact_layers",
     "load_sparse_model",
+    "open_npz",
     "save_sparse_model",
 ]

@@ -19,7 +19,7 @@ rows (so that rows can be split across threads, see :func:`parallel_rows`):
     10-100 us of per-call overhead of ``csr_matrix @ x``; they release the GIL.
     If that private module is missing, the public ``csr_matrix @ H`` is used.
 ``"numba"``
-    JIT-compiled kernels from :mod:`sparsecore.runtime._kernels_numba`, used
+    JIT-compiled kernels from :mod:`sparsecore.runtime.csr_numba`, used
     when numba is installed (``pip install sparsecore[fast]``).
 """
 
@@ -91,7 +91,16 @@ class CSRMatrix:
     [2.0, 3.0]
     """
 
-    __slots__ = ("data", "indices", "indptr", "shape", "_cache")
+    __slots__ = (
+        "data",
+        "indices",
+        "indptr",
+        "shape",
+        "_bounds",
+        "_indices_u32",
+        "_indptr_u64",
+        "_scipy",
+    )
 
     def __init__(
         self,
@@ -112,7 +121,11 @@ class CSRMatrix:
         ):
             raise ValueError(f"shape must be a tuple of 2 ints >= 0; got {shape!r}")
         self.shape = (int(shape[0]), int(shape[1]))
-        self._cache: dict[str, Any] = {}
+        # Views of the arrays that some kernels need, made on first use.
+        self._bounds: dict[int, np.ndarray] = {}
+        self._indices_u32: np.ndarray | None = None
+        self._indptr_u64: np.ndarray | None = None
+        self._scipy: Any = None
         if check:
             self.check_format()
 
@@ -212,17 +225,40 @@ class CSRMatrix:
             Range ``k`` is ``bounds[k]:bounds[k + 1]``; ``bounds[0] == 0`` and
             ``bounds[-1] == M``.
         """
-        key = f"bounds{parts}"
-        if key not in self._cache:
+        bounds = self._bounds.get(parts)
+        if bounds is None:
             M = self.shape[0]
             # Rows weigh nnz plus a constant (the per-row work of bias and loop).
             work = self.indptr.astype(np.int64) + np.arange(M + 1)
             targets = np.linspace(0, work[-1], parts + 1)
             b = np.searchsorted(work, targets).astype(np.int64)
             b[0], b[-1] = 0, M
-            self._cache[key] = np.maximum.accumulate(np.clip(b, 0, M))
-        bounds: np.ndarray = self._cache[key]
+            bounds = self._bounds[parts] = np.maximum.accumulate(np.clip(b, 0, M))
         return bounds
+
+    @property
+    def indices_u32(self) -> np.ndarray:
+        """`indices` viewed as uint32 (same bytes: the indices are >= 0)."""
+        if self._indices_u32 is None:
+            self._indices_u32 = self.indices.view(np.uint32)
+        return self._indices_u32
+
+    @property
+    def indptr_u64(self) -> np.ndarray:
+        """`indptr` as uint64 (a copy, made once)."""
+        if self._indptr_u64 is None:
+            self._indptr_u64 = self.indptr.astype(np.uint64)
+        return self._indptr_u64
+
+    def to_scipy(self) -> Any:
+        """The same matrix as a ``scipy.sparse.csr_matrix`` sharing the arrays."""
+        if self._scipy is None:
+            import scipy.sparse as sp
+
+            self._scipy = sp.csr_matrix(
+                (self.data, self.indices, self.indptr), shape=self.shape, copy=False
+            )
+        return self._scipy
 
     def matmul(self, h: np.ndarray, backend: str = "auto") -> np.ndarray:
         """Return ``A @ h`` for ``h`` of shape ``(N,)`` or ``(N, B)``."""
@@ -312,14 +348,7 @@ def _scipy_private_kernel(
 def _scipy_public_kernel(
     A: CSRMatrix, H: np.ndarray, Y: np.ndarray, r0: int, r1: int
 ) -> None:
-    import scipy.sparse as sp
-
-    key = "scipy_csr"
-    if key not in A._cache:
-        A._cache[key] = sp.csr_matrix(
-            (A.data, A.indices, A.indptr), shape=A.shape, copy=False
-        )
-    m = A._cache[key]
+    m = A.to_scipy()
     Y[r0:r1] += m[r0:r1] @ H if (r0, r1) != (0, A.shape[0]) else m @ H
 
 
@@ -335,9 +364,9 @@ def _scipy_kernel() -> Kernel:
 
 
 def _numba_kernel() -> Kernel:
-    from . import _kernels_numba
+    from . import csr_numba
 
-    nb = _kernels_numba.kernel
+    nb = csr_numba.kernel
     if not (_load_scipy() and _sparsetools):
         _GIL_FREE.add(nb)
         return nb

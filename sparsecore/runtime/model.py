@@ -1,16 +1,18 @@
 """SparseModel: inference for a pruned fully connected network.
 
-A :class:`SparseModel` is a chain of layers ``y = act(x @ kernel + bias)``.
-Each layer is stored either dense or as CSR, after *compaction* has removed
-the hidden neurons that pruning made useless. Activations are kept
-transposed internally, ``H`` of shape ``(n_features, n_samples)``, so that a
-layer is ``act(W.T @ H + b)`` with ``W.T`` stored row-major (dense) or as CSR
-with one row per output neuron; see :mod:`sparsecore.runtime.csr`.
+A :class:`SparseModel` is a chain of :class:`SparseLayer` ``y = act(x @ kernel
++ bias)``. Each layer is stored either dense or as CSR, after *compaction*
+(:mod:`sparsecore.runtime.compact`) has removed the hidden neurons that
+pruning made useless. Activations are kept transposed internally, ``H`` of
+shape ``(n_features, n_samples)``, so that a layer is ``act(W.T @ H + b)``
+with ``W.T`` stored row-major (dense) or as CSR with one row per output
+neuron; see :mod:`sparsecore.runtime.csr`.
 
-Its parts live in sibling modules and are re-exported here: the activations
-(``_activations``), the ``format="auto"`` rule (``_auto``),
-:class:`SparseLayer` (``_layer``), :func:`compact_layers` (``_compact``), and
-the checking of triples and duck-typed reading of a model (``_read``).
+This module also reads layers in: ``(kernel, bias, activation)`` triples
+(checked by :func:`_validate_layers`) and trained networks read by duck
+typing (:func:`_read_model`), for :meth:`SparseModel.from_layers` and
+:meth:`SparseModel.from_model`. The file layout is in
+:mod:`sparsecore.runtime.io`.
 """
 
 from __future__ import annotations
@@ -18,15 +20,16 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
-from ._activations import _ACT_FUNCS, ACTIVATIONS
-from ._auto import _auto_format, auto_max_density
-from ._compact import compact_layers
-from ._layer import SparseLayer
-from ._read import _read_model, _validate_layers
+from ._checks import validate_bool, validate_choice, validate_int
+from ._text import format_table
+from .activations import ACTIVATION_FUNCTIONS, ACTIVATION_NAMES, validate_activation
+from .auto import auto_format
+from .compact import compact_layers
 from .csr import (
     CSRMatrix,
     default_threads,
@@ -36,14 +39,7 @@ from .csr import (
     resolve_backend,
 )
 
-__all__ = [
-    "ACTIVATIONS",
-    "FORMATS",
-    "SparseLayer",
-    "SparseModel",
-    "auto_max_density",
-    "compact_layers",
-]
+__all__ = ["DTYPES", "FORMATS", "SparseLayer", "SparseModel"]
 
 FORMATS = ("auto", "csr", "dense")
 DTYPES = ("float32", "float64")
@@ -54,6 +50,194 @@ DTYPES = ("float32", "float64")
 # 0.1-0.2 ns per nonzero and column, so 1e6 is 100-200 us of work.
 _PARALLEL_MIN_WORK = 1_000_000
 _DEFAULT_CHUNK = 1024
+
+
+@dataclass(eq=False)
+class SparseLayer:
+    """One layer ``y = act(x @ kernel + bias)`` of a :class:`SparseModel`.
+
+    Attributes
+    ----------
+    weight : CSRMatrix or ndarray of shape (n_out, n_in)
+        The *transposed* kernel: dense row-major, or CSR with one row per
+        output neuron.
+    bias : ndarray of shape (n_out,)
+    activation : str
+        One of :data:`~sparsecore.runtime.activations.ACTIVATION_NAMES`.
+    alpha : float
+        Negative slope of ``leaky_relu`` (0 for other activations).
+    original_shape : tuple of int
+        ``(n_in, n_out)`` of the kernel before compaction.
+    """
+
+    weight: CSRMatrix | np.ndarray
+    bias: np.ndarray
+    activation: str = "linear"
+    alpha: float = 0.0
+    original_shape: tuple[int, int] = (0, 0)
+    _bias_col: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._bias_col = self.bias[:, None]
+
+    @property
+    def format(self) -> Literal["csr", "dense"]:
+        return "csr" if isinstance(self.weight, CSRMatrix) else "dense"
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Kernel shape ``(n_in, n_out)`` after compaction."""
+        return (int(self.weight.shape[1]), int(self.weight.shape[0]))
+
+    @property
+    def nnz(self) -> int:
+        if isinstance(self.weight, CSRMatrix):
+            return self.weight.nnz
+        return int(np.count_nonzero(self.weight))
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.weight.nbytes + self.bias.nbytes)
+
+    def kernel(self) -> np.ndarray:
+        """The dense kernel, shape ``(n_in, n_out)`` (a new array)."""
+        if isinstance(self.weight, CSRMatrix):
+            return self.weight.toarray().T.copy()
+        return self.weight.T.copy()
+
+
+def _validate_layers(
+    layers: Iterable[tuple[Any, Any, Any]], dt: np.dtype[Any]
+) -> list[tuple[np.ndarray, np.ndarray, str, float]]:
+    """Check and cast ``(kernel, bias, activation)`` triples.
+
+    Parameters
+    ----------
+    layers : iterable of (kernel, bias, activation)
+        ``kernel`` array_like of shape ``(n_in, n_out)``; ``bias`` of shape
+        ``(n_out,)`` or None (zeros); ``activation`` as accepted by
+        ``SparseModel.from_layers``.
+    dt : numpy.dtype
+        The dtype kernels and biases are cast to.
+
+    Returns
+    -------
+    list of (kernel, bias, activation, alpha)
+        New arrays of dtype ``dt``; at least one layer.
+
+    Raises
+    ------
+    TypeError
+        If an item is not a triple or an activation has the wrong type.
+    ValueError
+        If a kernel is not 2-D real, a bias has the wrong shape, a value is
+        not finite, the shapes do not chain, or there is no layer.
+    """
+    raw = []
+    n_prev = None
+    for i, item in enumerate(layers):
+        if not isinstance(item, (tuple, list)) or len(item) != 3:
+            raise TypeError(
+                f"layers[{i}] must be a (kernel, bias, activation) tuple; got {item!r}"
+            )
+        kernel, bias, act = item
+        k = np.asarray(kernel)
+        real = np.issubdtype(k.dtype, np.integer) or np.issubdtype(k.dtype, np.floating)
+        if k.ndim != 2 or not real:
+            raise ValueError(
+                f"layers[{i}] kernel must be a 2-D real array; "
+                f"got shape {k.shape} and dtype {k.dtype}"
+            )
+        k = k.astype(dt)
+        b = np.zeros(k.shape[1], dt) if bias is None else np.asarray(bias, dt)
+        if b.shape != (k.shape[1],):
+            raise ValueError(
+                f"layers[{i}] bias must have shape ({k.shape[1]},); got {b.shape}"
+            )
+        if not (np.all(np.isfinite(k)) and np.all(np.isfinite(b))):
+            raise ValueError(f"layers[{i}] kernel and bias must be finite")
+        if n_prev is not None and k.shape[0] != n_prev:
+            raise ValueError(
+                f"layers[{i}] kernel must have {n_prev} inputs; got shape {k.shape}"
+            )
+        n_prev = k.shape[1]
+        raw.append((k, b, *validate_activation(act)))
+    if not raw:
+        raise ValueError("layers must hold at least one layer; got 0")
+    return raw
+
+
+def _read_model(model: Any) -> list[tuple[Any, Any, Any]]:
+    """Read a trained network into ``(kernel, bias, activation)`` triples.
+
+    ``model.layers`` is read in order: a layer whose ``params`` dict has a
+    ``"kernel"`` (and optionally ``"bias"``) is a Dense layer; a layer with a
+    string attribute ``activation`` is applied to the preceding Dense
+    (``leaky_relu`` reads ``alpha``). ``"linear"`` activations are skipped.
+
+    Parameters
+    ----------
+    model : object with ``layers``
+
+    Returns
+    -------
+    list of (kernel, bias, activation)
+        The arrays of ``model`` (not copied); at least one triple.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` has no ``layers`` or a layer is neither a Dense nor an
+        activation.
+    ValueError
+        If an activation comes before the first Dense, two non-linear
+        activations follow each other, or there is no Dense.
+    """
+    try:
+        model_layers = list(model.layers)
+    except (AttributeError, TypeError):
+        raise TypeError(
+            f"model must have a 'layers' sequence; got {type(model).__name__}"
+        ) from None
+    triples: list[list[Any]] = []
+    for layer in model_layers:
+        name = getattr(layer, "name", type(layer).__name__)
+        params = getattr(layer, "params", None) or {}
+        act = getattr(layer, "activation", None)
+        if "kernel" in params:
+            own = act if isinstance(act, str) else None
+            triples.append([params["kernel"], params.get("bias"), own])
+            if own is not None:
+                triples[-1][2] = _layer_activation(layer, own)
+            continue
+        if not isinstance(act, str):
+            raise TypeError(
+                f"layer {name!r} ({type(layer).__name__}) must be a Dense "
+                "(params['kernel']) or an activation (str attribute "
+                "'activation')"
+            )
+        if act == "linear":
+            continue
+        if not triples:
+            raise ValueError(
+                f"activation layer {name!r} before the first Dense is not supported"
+            )
+        if triples[-1][2] not in (None, "linear"):
+            raise ValueError(
+                f"activation layer {name!r} follows another activation; "
+                "consecutive activations are not supported"
+            )
+        triples[-1][2] = _layer_activation(layer, act)
+    if not triples:
+        raise ValueError("model must contain at least one Dense layer; got 0")
+    return [(t[0], t[1], t[2]) for t in triples]
+
+
+def _layer_activation(layer: Any, act: str) -> tuple[str, float] | str:
+    """``act``, or ``("leaky_relu", layer.alpha)`` (default 0.3) for leaky ReLU."""
+    if act == "leaky_relu":
+        return (act, float(getattr(layer, "alpha", 0.3)))
+    return act
 
 
 class SparseModel:
@@ -100,7 +284,7 @@ class SparseModel:
         if not layers:
             raise ValueError("layers must hold at least one layer; got 0")
         self.layers = tuple(layers)
-        self.input_dim = _validate_int("input_dim", input_dim, 0)
+        self.input_dim = validate_int("input_dim", input_dim, 0)
         n = self.input_dim
         self.dtype = getattr(self.layers[0], "bias", np.empty(0, np.float32)).dtype
         if self.dtype not in (np.float32, np.float64):
@@ -122,17 +306,17 @@ class SparseModel:
                     f"layer {i} weight and bias must be {self.dtype}; got "
                     f"{layer.weight.dtype} and {layer.bias.dtype}"
                 )
-            if layer.activation not in _ACT_FUNCS:
+            if layer.activation not in ACTIVATION_FUNCTIONS:
                 raise ValueError(
-                    f"layer {i} activation must be one of {list(ACTIVATIONS)}; "
+                    f"layer {i} activation must be one of {list(ACTIVATION_NAMES)}; "
                     f"got {layer.activation!r}"
                 )
         self.backend = resolve_backend(backend)
         self._kernel = get_kernel(self.backend)
         if threads is None:
             threads = default_threads()
-        self.threads = _validate_int("threads", threads, 1)
-        self.batch_size = _validate_int("batch_size", batch_size, 1)
+        self.threads = validate_int("threads", threads, 1)
+        self.batch_size = validate_int("batch_size", batch_size, 1)
         self._local = threading.local()
         # Per layer, what the forward pass needs, looked up once.
         self._plan = [
@@ -140,7 +324,9 @@ class SparseModel:
                 layer.weight,
                 layer.bias,
                 layer._bias_col,
-                None if layer.activation == "linear" else _ACT_FUNCS[layer.activation],
+                None
+                if layer.activation == "linear"
+                else ACTIVATION_FUNCTIONS[layer.activation],
                 layer.alpha,
             )
             for layer in self.layers
@@ -167,11 +353,12 @@ class SparseModel:
         layers : iterable of (kernel, bias, activation)
             ``kernel`` array_like of shape ``(n_in, n_out)``; ``bias`` of shape
             ``(n_out,)`` or None (zeros); ``activation`` None, a name in
-            :data:`ACTIVATIONS` or ``("leaky_relu", alpha)`` (a bare
-            ``"leaky_relu"`` uses alpha 0.3).
+            ``ACTIVATION_NAMES`` (:mod:`sparsecore.runtime.activations`) or
+            ``("leaky_relu", alpha)`` (a bare ``"leaky_relu"`` uses alpha 0.3).
         format : {'auto', 'csr', 'dense'}, default='auto'
             Storage of every layer; ``'auto'`` chooses per layer with
-            :func:`auto_max_density` for ``batch_size`` and ``backend``.
+            :func:`~sparsecore.runtime.auto.auto_max_density` for `batch_size`
+            and `backend`.
         dtype : {'float32', 'float64'}, default='float32'
         backend : {'auto', 'numba', 'scipy', 'numpy'}, default='auto'
         batch_size : int, default=1
@@ -192,23 +379,20 @@ class SparseModel:
         >>> sm.predict(np.array([[1.0, -2.0, 3.0]])).tolist()
         [[1.0, 0.0, 3.0]]
         """
-        if format not in FORMATS:
-            raise ValueError(f"format must be one of {list(FORMATS)}; got {format!r}")
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {list(DTYPES)}; got {dtype!r}")
-        if not isinstance(compact, bool):
-            raise TypeError(f"compact must be a bool; got {compact!r}")
+        validate_choice("format", format, FORMATS)
+        validate_choice("dtype", dtype, DTYPES)
+        validate_bool("compact", compact)
         dt = np.dtype(dtype)
         raw = _validate_layers(layers, dt)
         backend = resolve_backend(backend)
-        batch_size = _validate_int("batch_size", batch_size, 1)
+        batch_size = validate_int("batch_size", batch_size, 1)
         originals = [k.shape for k, _, _, _ in raw]
         if compact:
             raw = compact_layers(raw)
         built = []
         for (k, b, act, alpha), orig in zip(raw, originals, strict=True):
             wt = np.ascontiguousarray(k.T)
-            fmt = _auto_format(wt, backend, batch_size) if format == "auto" else format
+            fmt = auto_format(wt, backend, batch_size) if format == "auto" else format
             weight: CSRMatrix | np.ndarray
             weight = CSRMatrix.from_dense(wt) if fmt == "csr" else wt
             built.append(SparseLayer(weight, b, act, alpha, (orig[0], orig[1])))
@@ -359,7 +543,7 @@ class SparseModel:
         if batch_size is None:
             chunk = _DEFAULT_CHUNK
         else:
-            chunk = _validate_int("batch_size", batch_size, 1)
+            chunk = validate_int("batch_size", batch_size, 1)
         n = x.shape[0]
         out = np.empty((n, self.output_dim), self.dtype)
         for s in range(0, n, chunk):
@@ -406,17 +590,12 @@ class SparseModel:
                     str(layer.nbytes),
                 )
             )
-        widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-        lines = [
-            "  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in rows
-        ]
-        lines.insert(1, "-" * len(lines[0]))
-        lines.append(
+        footer = (
             f"SparseModel: {len(self.layers)} layers, input_dim={self.input_dim}, "
             f"dtype={self.dtype.name}, backend={self.backend}, "
             f"{self.nbytes} bytes"
         )
-        return "\n".join(lines)
+        return format_table(rows, "r" * len(rows[0])) + "\n" + footer
 
     def __repr__(self) -> str:
         fmts = ",".join(layer.format for layer in self.layers)
@@ -430,9 +609,9 @@ class SparseModel:
     def save(self, path: str | os.PathLike[str], compressed: bool = False) -> None:
         """Write the model to a versioned ``.npz`` file, atomically.
 
-        See :func:`sparsecore.runtime.format.save_sparse_model` for the layout.
+        See :func:`sparsecore.runtime.io.save_sparse_model` for the layout.
         """
-        from .format import save_sparse_model
+        from .io import save_sparse_model
 
         save_sparse_model(self, path, compressed=compressed)
 
@@ -454,17 +633,9 @@ class SparseModel:
         FileNotFoundError
             If ``path`` does not exist.
         """
-        from .format import load_sparse_model
+        from .io import load_sparse_model
 
         layers, input_dim, batch_size = load_sparse_model(path)
         return cls(
             layers, input_dim, backend=backend, threads=threads, batch_size=batch_size
         )
-
-
-def _validate_int(name: str, v: Any, lo: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{name} must be an int; got {v!r}")
-    if v < lo:
-        raise ValueError(f"{name} must be an int >= {lo}; got {v!r}")
-    return int(v)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from rt_helpers import backends
+from tests.runtime.rt_helpers import backends
 
 from sparsecore.runtime import csr
 from sparsecore.runtime.csr import CSRMatrix, get_kernel, parallel_rows

@@ -1,4 +1,4 @@
-"""Activations of :class:`~sparsecore.runtime.model.SparseModel`, applied in place.
+"""Activations of a :class:`~sparsecore.runtime.model.SparseModel`, applied in place.
 
 Each function takes ``y`` of shape ``(n_units,)`` or ``(n_units, n_samples)``
 (units on axis 0) and the leaky-ReLU slope ``alpha``, and overwrites ``y``.
@@ -6,15 +6,16 @@ Each function takes ``y`` of shape ``(n_units,)`` or ``(n_units, n_samples)``
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["ACTIVATIONS"]
+from ._checks import validate_choice, validate_float
 
-ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "softmax")
+__all__ = ["ACTIVATION_FUNCTIONS", "ACTIVATION_NAMES", "validate_activation"]
+
+ACTIVATION_NAMES = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "softmax")
 
 _ZEROS: dict[np.dtype[Any], np.ndarray] = {
     np.dtype(np.float32): np.zeros((), np.float32),
@@ -55,7 +56,7 @@ def _linear(y: np.ndarray, alpha: float) -> None:
     pass
 
 
-_ACT_FUNCS: dict[str, Callable[[np.ndarray, float], None]] = {
+ACTIVATION_FUNCTIONS: dict[str, Callable[[np.ndarray, float], None]] = {
     "linear": _linear,
     "relu": _relu,
     "leaky_relu": _leaky_relu,
@@ -65,7 +66,7 @@ _ACT_FUNCS: dict[str, Callable[[np.ndarray, float], None]] = {
 }
 
 
-def _validate_activation(activation: Any) -> tuple[str, float]:
+def validate_activation(activation: Any) -> tuple[str, float]:
     """Normalise ``None | str | (str, alpha)`` to ``(name, alpha)``."""
     alpha: Any = 0.0
     if activation is None:
@@ -81,11 +82,6 @@ def _validate_activation(activation: Any) -> tuple[str, float]:
             "activation must be None, a str or a (name, alpha) tuple; "
             f"got {activation!r}"
         )
-    if name not in _ACT_FUNCS:
-        raise ValueError(f"activation must be one of {list(ACTIVATIONS)}; got {name!r}")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)):
-        raise TypeError(f"alpha must be a float; got {alpha!r}")
-    alpha = float(alpha)
-    if not math.isfinite(alpha):
-        raise ValueError(f"alpha must be a finite float; got {alpha!r}")
+    validate_choice("activation", name, ACTIVATION_NAMES)
+    alpha = validate_float("alpha", alpha)
     return name, alpha if name == "leaky_relu" else 0.0

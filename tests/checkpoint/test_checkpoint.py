@@ -23,7 +23,7 @@ from sparsecore.checkpoint import (
 )
 from sparsecore.prune import ConstantSparsity, PolynomialDecay, Pruner
 from sparsecore.runtime import SparseFormatError
-from sparsecore.runtime.format import atomic_savez
+from sparsecore.runtime.atomic import atomic_savez
 
 # ---------------------------------------------------------------- helpers
 

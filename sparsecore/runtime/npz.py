@@ -1,7 +1,8 @@
 """A defensive reader of ``.npz`` archives, for files that may be hostile.
 
-The one reader behind :meth:`SparseModel.load <sparsecore.runtime.SparseModel.load>`
-and :func:`sparsecore.load_model`. Every size a file declares is checked
+The one reader behind every file a user hands sparsecore
+(:meth:`SparseModel.load <sparsecore.runtime.SparseModel.load>`,
+:func:`sparsecore.load_model`, the command line). Every size a file declares is checked
 against what the file can actually hold before anything is read: the zip
 signature first, then, for each member, its name (``<field>.npy``, once), its
 compression (stored or deflated, not encrypted), its compressed size against
@@ -26,7 +27,19 @@ from typing import IO, Any, NoReturn
 
 import numpy as np
 
-__all__ = ["NpzArchive", "open_npz"]
+__all__ = ["NpzArchive", "SparseFormatError", "open_npz"]
+
+
+class SparseFormatError(ValueError):
+    """A file is not a valid sparsecore archive.
+
+    Raised for every problem found while reading a file: unreadable or
+    truncated archives, unknown versions, missing or unexpected members,
+    wrong dtypes or shapes, inconsistent sizes, out-of-range indices. The
+    message names the file, the field and the problem. A path that does not
+    exist raises :class:`FileNotFoundError` instead.
+    """
+
 
 _DEFLATE_MAX_RATIO = 1032  # DEFLATE never expands data more than 1032:1
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a member first, or empty

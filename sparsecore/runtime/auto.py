@@ -1,7 +1,7 @@
 """The ``format="auto"`` rule: CSR or dense per layer, from a calibrated table.
 
 :func:`auto_max_density` gives the largest density stored as CSR for a
-backend and batch size; :func:`_auto_format` applies it to one layer.
+backend and batch size; :func:`auto_format` applies it to one layer.
 """
 
 from __future__ import annotations
@@ -11,7 +11,13 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["auto_max_density"]
+__all__ = [
+    "AUTO_BATCHES",
+    "AUTO_MAX_DENSITY",
+    "AUTO_MIN_SIZE",
+    "auto_format",
+    "auto_max_density",
+]
 
 # Calibrated with ``python benchmarks/inference.py --calibrate`` (one
 # 1024x1024 layer, dense vs CSR, per backend, batch and density; results in
@@ -21,14 +27,14 @@ __all__ = ["auto_max_density"]
 # outside). Each is 0.75x the measured break-even density; at batch 1 it is
 # further divided by 1.5 because the dense GEMV runs on 2 BLAS threads while a
 # batch-1 CSR product is too short to split.
-_AUTO_BATCHES = (1.0, 16.0, 256.0, 1024.0)
-_AUTO_MAX_DENSITY: dict[str, tuple[float, float, float, float]] = {
+AUTO_BATCHES = (1.0, 16.0, 256.0, 1024.0)
+AUTO_MAX_DENSITY: dict[str, tuple[float, float, float, float]] = {
     "numba": (0.06, 0.14, 0.2, 0.2),
     "scipy": (0.045, 0.09, 0.10, 0.11),
     "numpy": (0.01, 0.008, 0.003, 0.003),
 }
 # Below this many weights a layer is kept dense: both take ~1 us.
-_AUTO_MIN_SIZE = 4096
+AUTO_MIN_SIZE = 4096
 
 
 def auto_max_density(backend: str, batch_size: int) -> float:
@@ -65,13 +71,13 @@ def auto_max_density(backend: str, batch_size: int) -> float:
     dense GEMV uses 2 BLAS threads and the CSR product one), so ``auto`` errs
     towards dense, which is never slower than NumPy's ``x @ W``.
     """
-    table = _AUTO_MAX_DENSITY[backend]
+    table = AUTO_MAX_DENSITY[backend]
     lb = math.log2(max(1, batch_size))
-    xs = [math.log2(b) for b in _AUTO_BATCHES]
+    xs = [math.log2(b) for b in AUTO_BATCHES]
     return float(np.interp(lb, xs, table))
 
 
-def _auto_format(
+def auto_format(
     wt: np.ndarray, backend: str, batch_size: int
 ) -> Literal["csr", "dense"]:
     """The storage ``format="auto"`` picks for one transposed kernel.
@@ -91,6 +97,6 @@ def _auto_format(
     """
     size = max(1, wt.size)
     density = np.count_nonzero(wt) / size
-    small = wt.size < _AUTO_MIN_SIZE
+    small = wt.size < AUTO_MIN_SIZE
     limit = auto_max_density(backend, batch_size)
     return "csr" if (density <= limit and not small) else "dense"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rt_helpers import (
+from tests.runtime.rt_helpers import (
     ACTS,
     backends,
     cast_layers,
@@ -14,7 +14,7 @@ from rt_helpers import (
 )
 
 from sparsecore.runtime import SparseModel, compact_layers
-from sparsecore.runtime.model import auto_max_density
+from sparsecore.runtime.auto import auto_max_density
 
 
 @st.composite
@@ -332,7 +332,7 @@ def test_predict_validation_and_io_types():
         sm.predict(np.ones((1, 1, 2)))
     with pytest.raises(TypeError, match="x must be numeric"):
         sm.predict(np.array([["a", "b"]]))
-    with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"batch_size must be an int in \[1, inf\)"):
         sm.predict(np.ones((1, 2)), batch_size=0)
     y = sm.predict([[1, 2]])  # lists and ints are cast
     assert y.dtype == np.float32 and y.tolist() == [[3.0, 3.0, 3.0]]

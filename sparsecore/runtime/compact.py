@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._activations import _ACT_FUNCS
+from .activations import ACTIVATION_FUNCTIONS
 
 __all__ = ["compact_layers"]
 
@@ -57,7 +57,7 @@ def compact_layers(
             const = dead_in & ~dead_out
             if const.any():
                 c = bs[i][const].astype(np.float64)
-                _ACT_FUNCS[acts[i][0]](c, acts[i][1])
+                ACTIVATION_FUNCTIONS[acts[i][0]](c, acts[i][1])
                 fold = bs[i + 1].astype(np.float64) + c @ ks[i + 1][const].astype(
                     np.float64
                 )

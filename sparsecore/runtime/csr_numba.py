@@ -81,14 +81,8 @@ def kernel(A: CSRMatrix, H: np.ndarray, Y: np.ndarray, r0: int, r1: int) -> None
     """``Y[r0:r1] += A[r0:r1] @ H`` (H and Y C-contiguous, 1-D or 2-D)."""
     if r1 <= r0:
         return
-    idx = A._cache.get("indices_u32")
-    if idx is None:
-        # Same bytes as the validated (non-negative) int32 indices.
-        idx = A._cache["indices_u32"] = A.indices.view(np.uint32)
+    idx = A.indices_u32
     if H.ndim == 1:
-        ip = A._cache.get("indptr_u64")
-        if ip is None:
-            ip = A._cache["indptr_u64"] = A.indptr.astype(np.uint64)
-        _mv(r0, r1, ip, idx, A.data, H, Y)
+        _mv(r0, r1, A.indptr_u64, idx, A.data, H, Y)
     else:
         _mm(r0, r1, A.indptr, idx, A.data, H, Y)

@@ -1,30 +1,33 @@
 """Writing checkpoints: a model as the members of a checkpoint ``.npz``.
 
-The layout is described in :mod:`sparsecore.checkpoint`. Every array is
+The layout is described in :mod:`sparsecore.checkpoint.schema`. Every array is
 stored little-endian and C-contiguous; classes are saved by name, so only
-those the reader can rebuild (:mod:`sparsecore._checkpoint_read`'s
-registries) are accepted. Used by :func:`sparsecore.checkpoint.save_model`
-and :class:`sparsecore.checkpoint.ModelCheckpoint`.
+those the reader can rebuild (the registries of the schema) are accepted.
+:func:`save_model` writes a file; :class:`~sparsecore.checkpoint.ModelCheckpoint`
+uses :func:`checkpoint_arrays` directly.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from sparsecore._checkpoint_read import (
+from sparsecore.checkpoint.schema import (
     FORMAT_NAME,
     FORMAT_VERSION,
+    LAYER_CLASSES,
     LOSS_CLASSES,
     OPTIMIZER_CLASSES,
     PRUNER_CLASSES,
 )
-from sparsecore.nn.model import LAYERS, Sequential
+from sparsecore.nn.model import Sequential
+from sparsecore.runtime.atomic import atomic_savez
 
-__all__ = ["checkpoint_arrays"]
+__all__ = ["checkpoint_arrays", "save_model"]
 
 
 def _registered(kind: str, obj: Any, registry: Mapping[str, type]) -> str:
@@ -77,7 +80,7 @@ def checkpoint_arrays(model: Sequential, history: Any = None) -> dict[str, np.nd
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a Sequential; got {model!r}")
     for layer in model.layers:
-        _registered("layer", layer, LAYERS)
+        _registered("layer", layer, LAYER_CLASSES)
     live = model.weights()
     arrays = {f"weights/{n}": _little(w) for n, w in live.items()}
     compiled = None
@@ -124,3 +127,38 @@ def checkpoint_arrays(model: Sequential, history: Any = None) -> dict[str, np.nd
     except (TypeError, ValueError) as e:
         raise TypeError(f"the checkpoint header must be JSON-serialisable: {e}") from e
     return {"header": np.array(text), **arrays}
+
+
+def save_model(
+    model: Sequential, path: str | os.PathLike[str], *, compressed: bool = False
+) -> None:
+    """Write a checkpoint of `model` to `path`, atomically.
+
+    Parameters
+    ----------
+    model : Sequential
+        Built-in layers, loss, optimizer and :class:`~sparsecore.Pruner` only
+        (a checkpoint rebuilds them by class name).
+    path : str or path-like
+        Used exactly as given (no extension is added). Written to a temporary
+        file in the same folder, fsynced and renamed over `path`, so a failure
+        leaves any previous file intact.
+    compressed : bool, default=False
+        Deflate the members.
+
+    Raises
+    ------
+    TypeError
+        If `model` holds a class a checkpoint cannot rebuild.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import sparsecore as sc
+    >>> model = sc.Sequential([sc.Dense(2)], input_dim=3, seed=0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "ckpt.npz")
+    >>> save_model(model, path)
+    >>> load_model(path).get_config() == model.get_config()
+    True
+    """
+    atomic_savez(path, checkpoint_arrays(model), compressed=compressed)

@@ -1,11 +1,11 @@
-"""Tests for the atomic writers in sparsecore.runtime.format."""
+"""Tests for the the safe writer, sparsecore.runtime.atomic."""
 
 import os
 
 import numpy as np
 import pytest
 
-from sparsecore.runtime.format import atomic_savez, atomic_write
+from sparsecore.runtime.atomic import atomic_savez, atomic_write
 
 
 def _leftovers(folder):

@@ -1,36 +1,4 @@
-"""Checkpoints: a whole training run in one ``.npz``, resumed bit for bit.
-
-``model.save(path)`` (or :func:`save_model`) writes, and :func:`load_model`
-reads back, everything ``fit`` needs to continue exactly where it stopped:
-the architecture, the weights, the loss and optimizer (with its step count and
-slot arrays), the shuffling seed, the epoch reached, the history and, when a
-pruner is attached (``model.pruner``), its step, schedule and masks. Training
-``2N`` epochs in one go, or ``N`` epochs, save, load (in another process) and
-``fit(..., initial_epoch=model.epoch)`` for ``N`` more, gives identical
-weights, masks and history.
-
-Layout, version 1 (every member a plain ``.npy``; nothing is pickled)::
-
-    header                    0-d str array: the JSON below
-    weights/<name>            each array of model.weights(): weights/dense_0/kernel, ...
-    optimizer/<name>/<slot>   optimizer slots ("momentum"; "m", "v"), the weight's shape
-    pruner/masks/<name>       bool masks of the attached pruner
-
-    {"format": "sparsecore.Checkpoint", "version": 1,
-     "model": model.get_config(),
-     "compile": null | {"loss": {"class_name", "config"},
-                        "optimizer": {"class_name", "config", "iterations"}},
-     "fit_seed": null | int, "epoch": int,
-     "history": null | {"epoch": [int, ...], "history": {key: [float, ...]}},
-     "pruner": null | {"class_name": "Pruner", "state": {...}, "masks": [name, ...]}}
-
-Files are written atomically (:func:`sparsecore.runtime.atomic_savez`): an
-interrupted save leaves the previous file as it was. Reading validates
-everything before building anything (see :mod:`sparsecore.runtime._npz`) and
-raises :class:`CheckpointFormatError` for any problem. The writing and the
-reading themselves are in :mod:`sparsecore._checkpoint_write` and
-:mod:`sparsecore._checkpoint_read`.
-"""
+"""ModelCheckpoint: the callback that saves a checkpoint while ``fit`` runs."""
 
 from __future__ import annotations
 
@@ -39,109 +7,11 @@ import os
 import string
 from typing import Any
 
-from sparsecore._checkpoint_read import FORMAT_NAME, FORMAT_VERSION, read_checkpoint
-from sparsecore._checkpoint_write import checkpoint_arrays
+from sparsecore.checkpoint.write import checkpoint_arrays
 from sparsecore.nn.callbacks import Callback, History
-from sparsecore.nn.model import Sequential
-from sparsecore.runtime._npz import open_npz
-from sparsecore.runtime.format import SparseFormatError, atomic_savez
+from sparsecore.runtime.atomic import atomic_savez
 
-__all__ = [
-    "FORMAT_NAME",
-    "FORMAT_VERSION",
-    "CheckpointFormatError",
-    "ModelCheckpoint",
-    "load_model",
-    "save_model",
-]
-
-
-class CheckpointFormatError(SparseFormatError):
-    """A file is not a valid sparsecore checkpoint.
-
-    A :class:`~sparsecore.runtime.SparseFormatError` (so a :class:`ValueError`);
-    the message names the file, the field and the problem.
-    """
-
-
-# ---------------------------------------------------------------- writing
-
-
-def save_model(
-    model: Sequential, path: str | os.PathLike[str], *, compressed: bool = False
-) -> None:
-    """Write a checkpoint of `model` to `path`, atomically.
-
-    Parameters
-    ----------
-    model : Sequential
-        Built-in layers, loss, optimizer and :class:`~sparsecore.Pruner` only
-        (a checkpoint rebuilds them by class name).
-    path : str or path-like
-        Used exactly as given (no extension is added). Written to a temporary
-        file in the same folder, fsynced and renamed over `path`, so a failure
-        leaves any previous file intact.
-    compressed : bool, default=False
-        Deflate the members.
-
-    Raises
-    ------
-    TypeError
-        If `model` holds a class a checkpoint cannot rebuild.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> import sparsecore as sc
-    >>> model = sc.Sequential([sc.Dense(2)], input_dim=3, seed=0)
-    >>> path = os.path.join(tempfile.mkdtemp(), "ckpt.npz")
-    >>> save_model(model, path)
-    >>> load_model(path).get_config() == model.get_config()
-    True
-    """
-    atomic_savez(path, checkpoint_arrays(model), compressed=compressed)
-
-
-# ---------------------------------------------------------------- reading
-
-
-def load_model(path: str | os.PathLike[str]) -> Sequential:
-    """Read a checkpoint written by :func:`save_model` / ``model.save``.
-
-    The model comes back compiled (when it was), with its optimizer state,
-    ``fit_seed``, ``epoch`` (epochs completed), ``history`` and attached
-    pruner (``model.pruner``), ready for::
-
-        model.fit(x, y, epochs=total, initial_epoch=model.epoch,
-                  callbacks=[model.pruner])   # the pruner, if there is one
-
-    Parameters
-    ----------
-    path : str or path-like
-
-    Returns
-    -------
-    Sequential
-
-    Raises
-    ------
-    CheckpointFormatError
-        For anything wrong with the file's content (a ValueError naming the
-        file, the field and the problem): not a zip, truncated or corrupt
-        members, unknown format, version, fields or members, object arrays,
-        dtypes or shapes that do not match the architecture, sizes the file
-        cannot hold, non-finite weights, invalid configs.
-    FileNotFoundError, IsADirectoryError, PermissionError
-        If the file cannot be opened.
-    """
-    path = os.fspath(path)
-    if not isinstance(path, str):
-        raise TypeError(f"path must be a str or os.PathLike[str]; got {path!r}")
-    with open_npz(path, CheckpointFormatError) as archive:
-        return read_checkpoint(archive)
-
-
-# ---------------------------------------------------------------- callback
+__all__ = ["ModelCheckpoint"]
 
 
 class ModelCheckpoint(Callback):

@@ -4,38 +4,37 @@ The order matters for hostile files: the JSON header is parsed and checked
 (exact key sets, types, ranges; every config rebuilt and compared with what
 ``get_config`` gives back), the expected weight shapes are computed from the
 architecture, each member is checked against them (and against what the file
-can hold, see :mod:`sparsecore.runtime._npz`) and read, and only then is the model
-built, allocating as much as was read. Used by :func:`sparsecore.load_model`.
+can hold, see :mod:`sparsecore.runtime.npz`) and read, and only then is the model
+built, allocating as much as was read. :func:`load_model` is the entry point.
 """
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
 import numpy as np
 
+from sparsecore.checkpoint.schema import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    LAYER_CLASSES,
+    LOSS_CLASSES,
+    OPTIMIZER_CLASSES,
+    PRUNER_CLASSES,
+    CheckpointFormatError,
+    canonical,
+)
 from sparsecore.nn.callbacks import History
 from sparsecore.nn.layers import Dense, Layer
-from sparsecore.nn.losses import LOSSES, Loss
-from sparsecore.nn.model import LAYERS, Sequential
-from sparsecore.nn.optimizers import OPTIMIZERS, Optimizer
+from sparsecore.nn.losses import Loss
+from sparsecore.nn.model import Sequential
+from sparsecore.nn.optimizers import Optimizer
 from sparsecore.prune.pruner import Pruner
-from sparsecore.runtime._npz import NpzArchive
+from sparsecore.runtime.npz import NpzArchive, open_npz
 
-__all__ = [
-    "FORMAT_NAME",
-    "FORMAT_VERSION",
-    "LOSS_CLASSES",
-    "OPTIMIZER_CLASSES",
-    "PRUNER_CLASSES",
-    "canonical",
-    "read_checkpoint",
-]
-
-FORMAT_NAME = "sparsecore.Checkpoint"
-FORMAT_VERSION = 1
+__all__ = ["load_model", "read_checkpoint"]
 
 _MAX_HEADER_CHARS = 1 << 24
 _MAX_DIM = (1 << 31) - 1
@@ -45,17 +44,6 @@ _MAX_LAYERS = 100_000
 _HEADER_KEYS = {"format", "version", "model", "compile", "fit_seed", "epoch"}
 _HEADER_KEYS |= {"history", "pruner"}
 _CONFIG_ERRORS = (TypeError, ValueError, IndexError, KeyError, OverflowError)
-
-LOSS_CLASSES: dict[str, type[Loss]] = {c.__name__: c for c in LOSSES.values()}
-OPTIMIZER_CLASSES: dict[str, type[Optimizer]] = {
-    c.__name__: c for c in OPTIMIZERS.values()
-}
-PRUNER_CLASSES: dict[str, type[Pruner]] = {"Pruner": Pruner}
-
-
-def canonical(value: Any) -> str:
-    """JSON text with sorted keys: equal configs give equal strings."""
-    return json.dumps(value, sort_keys=True)
 
 
 class _Reader:
@@ -149,14 +137,15 @@ def _architecture(
         field = f"header.model.layers[{i}]"
         spec = r.obj(field, spec, {"class_name", "config"})
         cls = (
-            LAYERS.get(spec["class_name"])
+            LAYER_CLASSES.get(spec["class_name"])
             if isinstance(spec["class_name"], str)
             else None
         )
         if cls is None:
             r.fail(
                 field + ".class_name",
-                f"must be one of {sorted(LAYERS)}; got {spec['class_name']!r:.80}",
+                f"must be one of {sorted(LAYER_CLASSES)}; "
+                f"got {spec['class_name']!r:.80}",
             )
         layer = r.build(field + ".config", cls, spec["config"])
         # The names Sequential gives: "<kind>_<index among layers of that kind>".
@@ -351,3 +340,39 @@ def read_checkpoint(archive: NpzArchive) -> Sequential:
                 "missing or non-canonical fields)",
             )
     return model
+
+
+def load_model(path: str | os.PathLike[str]) -> Sequential:
+    """Read a checkpoint written by :func:`save_model` / ``model.save``.
+
+    The model comes back compiled (when it was), with its optimizer state,
+    ``fit_seed``, ``epoch`` (epochs completed), ``history`` and attached
+    pruner (``model.pruner``), ready for::
+
+        model.fit(x, y, epochs=total, initial_epoch=model.epoch,
+                  callbacks=[model.pruner])   # the pruner, if there is one
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    Sequential
+
+    Raises
+    ------
+    CheckpointFormatError
+        For anything wrong with the file's content (a ValueError naming the
+        file, the field and the problem): not a zip, truncated or corrupt
+        members, unknown format, version, fields or members, object arrays,
+        dtypes or shapes that do not match the architecture, sizes the file
+        cannot hold, non-finite weights, invalid configs.
+    FileNotFoundError, IsADirectoryError, PermissionError
+        If the file cannot be opened.
+    """
+    path = os.fspath(path)
+    if not isinstance(path, str):
+        raise TypeError(f"path must be a str or os.PathLike[str]; got {path!r}")
+    with open_npz(path, CheckpointFormatError) as archive:
+        return read_checkpoint(archive)

@@ -1,0 +1,81 @@
+"""The checkpoint format: its name, version, layout and the classes it can rebuild.
+
+``model.save(path)`` (or :func:`save_model`) writes, and :func:`load_model`
+reads back, everything ``fit`` needs to continue exactly where it stopped:
+the architecture, the weights, the loss and optimizer (with its step count and
+slot arrays), the shuffling seed, the epoch reached, the history and, when a
+pruner is attached (``model.pruner``), its step, schedule and masks. Training
+``2N`` epochs in one go, or ``N`` epochs, save, load (in another process) and
+``fit(..., initial_epoch=model.epoch)`` for ``N`` more, gives identical
+weights, masks and history.
+
+Layout, version 1 (every member a plain ``.npy``; nothing is pickled)::
+
+    header                    0-d str array: the JSON below
+    weights/<name>            each array of model.weights(): weights/dense_0/kernel, ...
+    optimizer/<name>/<slot>   optimizer slots ("momentum"; "m", "v"), the weight's shape
+    pruner/masks/<name>       bool masks of the attached pruner
+
+    {"format": "sparsecore.Checkpoint", "version": 1,
+     "model": model.get_config(),
+     "compile": null | {"loss": {"class_name", "config"},
+                        "optimizer": {"class_name", "config", "iterations"}},
+     "fit_seed": null | int, "epoch": int,
+     "history": null | {"epoch": [int, ...], "history": {key: [float, ...]}},
+     "pruner": null | {"class_name": "Pruner", "state": {...}, "masks": [name, ...]}}
+
+Files are written atomically (:func:`sparsecore.runtime.atomic_savez`): an
+interrupted save leaves the previous file as it was. Reading validates
+everything before building anything (see :mod:`sparsecore.runtime._npz`) and
+raises :class:`CheckpointFormatError` for any problem. The writer
+(:mod:`sparsecore.checkpoint.write`) and the reader
+(:mod:`sparsecore.checkpoint.read`) both take their constants from here;
+neither imports the other.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sparsecore.nn.layers import Layer
+from sparsecore.nn.losses import LOSSES, Loss
+from sparsecore.nn.model import LAYERS
+from sparsecore.nn.optimizers import OPTIMIZERS, Optimizer
+from sparsecore.prune.pruner import Pruner
+from sparsecore.runtime.npz import SparseFormatError
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "LAYER_CLASSES",
+    "LOSS_CLASSES",
+    "OPTIMIZER_CLASSES",
+    "PRUNER_CLASSES",
+    "CheckpointFormatError",
+    "canonical",
+]
+
+FORMAT_NAME = "sparsecore.Checkpoint"
+FORMAT_VERSION = 1
+
+#: The classes a checkpoint rebuilds, by class name; nothing else is saved.
+LAYER_CLASSES: dict[str, type[Layer]] = dict(LAYERS)
+LOSS_CLASSES: dict[str, type[Loss]] = {c.__name__: c for c in LOSSES.values()}
+OPTIMIZER_CLASSES: dict[str, type[Optimizer]] = {
+    c.__name__: c for c in OPTIMIZERS.values()
+}
+PRUNER_CLASSES: dict[str, type[Pruner]] = {"Pruner": Pruner}
+
+
+class CheckpointFormatError(SparseFormatError):
+    """A file is not a valid sparsecore checkpoint.
+
+    A :class:`~sparsecore.runtime.SparseFormatError` (so a :class:`ValueError`);
+    the message names the file, the field and the problem.
+    """
+
+
+def canonical(value: Any) -> str:
+    """JSON text with sorted keys: equal configs give equal strings."""
+    return json.dumps(value, sort_keys=True)
