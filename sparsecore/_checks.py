@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -52,14 +52,16 @@ __all__ = [
 MAX_SEED = 2**63 - 1
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int | np.integer[Any]]:
     """True for Python and NumPy integers, False for bools (and everything else)."""
     return isinstance(value, (int, np.integer)) and not isinstance(
         value, (bool, np.bool_)
     )
 
 
-def is_real(value: Any) -> bool:
+def is_real(
+    value: Any,
+) -> TypeGuard[int | float | np.integer[Any] | np.floating[Any]]:
     """True for Python and NumPy ints and floats, False for bools and complex."""
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
         value, (bool, np.bool_)
@@ -67,6 +69,8 @@ def is_real(value: Any) -> bool:
 
 
 def _bound(v: float) -> str:
+    if isinstance(v, (int, np.integer)):
+        return str(v)
     if math.isinf(v):
         return "inf" if v > 0 else "-inf"
     return f"{v:g}" if float(v).is_integer() else repr(float(v))
@@ -193,7 +197,12 @@ def validate_seed(name: str, value: Any) -> int | None:
     """None, or an int in ``[0, 2**63)``."""
     if value is None:
         return None
-    return validate_int(name, value, 0, MAX_SEED)
+    constraint = "None or an int in [0, 2**63)"
+    if not is_int(value):
+        raise TypeError(f"{name} must be {constraint}; got {value!r}")
+    if not 0 <= value <= MAX_SEED:
+        raise ValueError(f"{name} must be {constraint}; got {value!r}")
+    return int(value)
 
 
 def validate_pair(name: str, value: Any, low: int, what: str) -> tuple[int, int]:
@@ -254,8 +263,9 @@ def validate_array(name: str, value: Any, kinds: str = "biuf") -> np.ndarray:
             f" ({e})"
         ) from None
     if arr.dtype.kind not in kinds:
-        names = {"b": "bool", "i": "int", "u": "unsigned int", "f": "float"}
-        allowed = ", ".join(names.get(k, k) for k in kinds)
+        names = {"b": "bool", "i": "int", "u": "int", "f": "float"}
+        words = list(dict.fromkeys(names.get(k, k) for k in kinds))
+        allowed = " or ".join(filter(None, [", ".join(words[:-1]), words[-1]]))
         raise TypeError(
             f"{name} must be a real numeric array ({allowed}); got dtype {arr.dtype}"
         )

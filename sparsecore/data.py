@@ -20,12 +20,13 @@ Both return float64 arrays, as scikit-learn does; the caller casts.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from sparsecore._checks import is_int, validate_bool, validate_float, validate_int
 
 __all__ = ["make_regression", "train_test_split"]
 
@@ -37,47 +38,7 @@ _MAX_SEED = 2**32 - 1
 
 
 # --------------------------------------------------------------------------------------
-# validators
-
-
-def _is_bool(value: object) -> bool:
-    return isinstance(value, (bool, np.bool_))
-
-
-def _validate_int(name: str, value: object, low: int) -> int:
-    """Check ``value`` is an int (not a bool) in ``[low, inf)`` and return it."""
-    if _is_bool(value) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int in [{low}, inf); got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be an int in [{low}, inf); got {value!r}")
-    return int(value)
-
-
-def _validate_real(
-    name: str, value: object, low: float, high: float, closed: str
-) -> None:
-    """Check ``value`` is a finite real number in an interval.
-
-    ``closed`` is "left" for ``[low, high)`` or "both" for ``[low, high]``;
-    an infinite bound is always open (sklearn rejects inf and nan here too).
-    The caller keeps the original object: sklearn computes with it as given
-    (``1 - tail_strength`` is float32 arithmetic for an np.float32).
-    """
-    right = "]" if closed == "both" and math.isfinite(high) else ")"
-    left = "[" if math.isfinite(low) else "("
-    constraint = f"a finite float in {left}{low}, {high}{right}"
-    if _is_bool(value) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be {constraint}; got {value!r}")
-    v = float(value)
-    above = v > high if right == "]" else v >= high
-    if not math.isfinite(v) or v < low or above:
-        raise ValueError(f"{name} must be {constraint}; got {value!r}")
-
-
-def _validate_bool(name: str, value: object) -> bool:
-    if not _is_bool(value):
-        raise TypeError(f"{name} must be a bool; got {value!r}")
-    return bool(value)
+# validators (sklearn's own rules for random_state and split sizes)
 
 
 def _validate_random_state(value: object) -> None:
@@ -85,7 +46,7 @@ def _validate_random_state(value: object) -> None:
     constraint = f"an int in [0, {_MAX_SEED}], a numpy.random.RandomState or None"
     if value is None or isinstance(value, np.random.RandomState):
         return
-    if _is_bool(value) or not isinstance(value, numbers.Integral):
+    if not is_int(value):
         raise TypeError(f"random_state must be {constraint}; got {value!r}")
     if not 0 <= int(value) <= _MAX_SEED:
         raise ValueError(f"random_state must be {constraint}; got {value!r}")
@@ -112,7 +73,7 @@ def _validate_split_size(name: str, value: object) -> int | float | None:
         return None
     # sklearn accepts Python floats (and np.float64, a float subclass) and signed
     # ints; it rejects bools, unsigned ints and np.float32.
-    if isinstance(value, (int, np.signedinteger)) and not _is_bool(value):
+    if isinstance(value, (int, np.signedinteger)) and not isinstance(value, bool):
         if value < 1:
             raise ValueError(f"{name} must be {constraint}; got {value!r}")
         return int(value)
@@ -317,17 +278,19 @@ def make_regression(
     >>> y.round(2)
     array([  6.74,  37.8 , -10.28,   0.4 ,  42.23])
     """
-    n_samples = _validate_int("n_samples", n_samples, 1)
-    n_features = _validate_int("n_features", n_features, 1)
-    n_informative = _validate_int("n_informative", n_informative, 0)
-    n_targets = _validate_int("n_targets", n_targets, 1)
-    _validate_real("bias", bias, -math.inf, math.inf, "left")
+    n_samples = validate_int("n_samples", n_samples, 1)
+    n_features = validate_int("n_features", n_features, 1)
+    n_informative = validate_int("n_informative", n_informative, 0)
+    n_targets = validate_int("n_targets", n_targets, 1)
+    # Checked, but kept as given: sklearn computes with the caller's object
+    # (``1 - tail_strength`` is float32 arithmetic for an np.float32).
+    validate_float("bias", bias)
     if effective_rank is not None:
-        effective_rank = _validate_int("effective_rank", effective_rank, 1)
-    _validate_real("tail_strength", tail_strength, 0.0, 1.0, "both")
-    _validate_real("noise", noise, 0.0, math.inf, "left")
-    shuffle = _validate_bool("shuffle", shuffle)
-    coef = _validate_bool("coef", coef)
+        effective_rank = validate_int("effective_rank", effective_rank, 1)
+    validate_float("tail_strength", tail_strength, 0.0, 1.0, high_open=False)
+    validate_float("noise", noise, 0.0)
+    shuffle = validate_bool("shuffle", shuffle)
+    coef = validate_bool("coef", coef)
 
     n_informative = min(n_features, n_informative)
     generator = _check_random_state(random_state)
@@ -448,7 +411,7 @@ def train_test_split(
     test_size = _validate_split_size("test_size", test_size)
     train_size = _validate_split_size("train_size", train_size)
     _validate_random_state(random_state)
-    shuffle = _validate_bool("shuffle", shuffle)
+    shuffle = validate_bool("shuffle", shuffle)
     if not arrays:
         raise ValueError("train_test_split needs at least one array; got none")
     converted = [_as_array(i, a) for i, a in enumerate(arrays)]

@@ -9,6 +9,25 @@ from sparsecore.experiment import ExperimentConfig, run_experiment
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
+
+def assert_drawn(path, min_size=(300, 400)):
+    """`path` is a PNG of at least `min_size` pixels with a real drawing on it.
+
+    Not a blank canvas: a sizeable share of the pixels are not background,
+    and there are lines in several colours (the curves and their legend).
+    """
+    from matplotlib.image import imread
+
+    assert path.read_bytes()[:8] == PNG
+    img = imread(path)  # (height, width, channels) floats in [0, 1]
+    assert img.shape[0] >= min_size[0] and img.shape[1] >= min_size[1], img.shape
+    rgb = img[..., :3]
+    background = (rgb > 0.98).all(axis=-1)
+    ink = 1.0 - background.mean()
+    assert 0.01 < ink < 0.9, f"{ink:.3f} of the pixels are drawn"
+    colours = {tuple(c) for c in (rgb[~background] * 8).astype(int).reshape(-1, 3)}
+    assert len(colours) >= 4, f"only {len(colours)} colours: a blank or flat image"
+
 try:
     import matplotlib  # noqa: F401
 
@@ -63,7 +82,7 @@ def result():
 def test_plot_experiment_writes_png(result, tmp_path):
     path = tmp_path / "demo.png"
     plots.plot_experiment(result, path)
-    assert path.read_bytes()[:8] == PNG
+    assert_drawn(path)
     # the JSON form works too, and the extension picks the format
     plots.plot_experiment(result.to_dict(), tmp_path / "demo.svg")
     assert b"<svg" in (tmp_path / "demo.svg").read_bytes()[:500]
@@ -78,7 +97,7 @@ def test_plot_bench_writes_png(tmp_path):
     ]
     path = tmp_path / "bench.png"
     plots.plot_bench(rows, path)
-    assert path.read_bytes()[:8] == PNG
+    assert_drawn(path)
 
 
 @needs_mpl
@@ -97,4 +116,14 @@ def test_plot_schedule_writes_png(tmp_path):
     plots.plot_schedule(
         schedule, path, steps_per_epoch=8, marks={"200 epochs": 1600, "700": 5600}
     )
-    assert path.read_bytes()[:8] == PNG
+    assert_drawn(path)
+
+
+@needs_mpl
+def test_assert_drawn_refuses_a_blank_canvas(tmp_path):
+    from matplotlib.figure import Figure
+
+    blank = tmp_path / "blank.png"
+    Figure(figsize=(6, 4.2)).savefig(blank, dpi=120)
+    with pytest.raises(AssertionError, match="pixels are drawn"):
+        assert_drawn(blank)

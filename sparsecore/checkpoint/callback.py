@@ -7,6 +7,7 @@ import os
 import string
 from typing import Any
 
+from sparsecore._checks import validate_bool, validate_choice, validate_int
 from sparsecore.checkpoint.write import checkpoint_arrays
 from sparsecore.nn.callbacks import Callback, History
 from sparsecore.runtime.atomic import atomic_savez
@@ -75,16 +76,10 @@ class ModelCheckpoint(Callback):
             raise ValueError(
                 f"filepath must be a valid format string; got {filepath!r} ({e})"
             ) from None
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be an int in [1, inf); got {every!r}")
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be one of ['max', 'min']; got {mode!r}")
-        for name, flag in (
-            ("save_best_only", save_best_only),
-            ("compressed", compressed),
-        ):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool; got {flag!r}")
+        every = validate_int("every", every, 1)
+        validate_choice("mode", mode, ("min", "max"))
+        validate_bool("save_best_only", save_best_only)
+        validate_bool("compressed", compressed)
         self.filepath, self.every, self.save_best_only = filepath, every, save_best_only
         self.monitor, self.mode, self.compressed = monitor, mode, compressed
         self.verbose = verbose

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import numpy as np
@@ -25,8 +25,6 @@ __all__ = [
     "archive_format",
     "check_input_file",
     "check_output_path",
-    "format_rows",
-    "human_bytes",
     "is_sparse_model",
     "load_npz",
     "parse_int_at_least",
@@ -120,28 +118,6 @@ def parse_list(convert: Callable[[str], Any], what: str) -> Callable[[str], list
 def say(text: str = "") -> None:
     """Print one line of a command's output (flushed: progress shows at once)."""
     print(text, file=sys.stdout, flush=True)
-
-
-def format_rows(rows: Sequence[Sequence[str]], align: str) -> str:
-    """Left/right align columns (``align`` has one 'l' or 'r' per column)."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(align))]
-    lines = []
-    for r in rows:
-        cells = [
-            c.ljust(w) if a == "l" else c.rjust(w)
-            for c, w, a in zip(r, widths, align, strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
-
-
-def human_bytes(n: int) -> str:
-    """``n`` bytes as ``"1,234 B"``, ``"17.6 KB"``, ... (powers of 1000)."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:,} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def sparsity_of(a: np.ndarray) -> float:

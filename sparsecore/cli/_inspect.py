@@ -12,11 +12,10 @@ import os
 
 import numpy as np
 
+from sparsecore._text import format_table, human_bytes
 from sparsecore.cli._common import (
     CLIError,
     archive_format,
-    format_rows,
-    human_bytes,
     is_sparse_model,
     load_npz,
     say,
@@ -83,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     kind = f" ({fmt[0]}, version {fmt[1]})" if fmt else ""
     size = human_bytes(os.path.getsize(path))
     say(f"{path}{kind}: {len(arrays)} arrays, {size} on disk")
-    say(format_rows(rows, "lllrrr"))
+    say(format_table(rows, "lllrrr"))
     return 0
 
 
@@ -142,7 +141,7 @@ def _inspect_sparse_model(path: str) -> int:
         f"{model.input_dim}, {model.dtype.name}), "
         f"{human_bytes(os.path.getsize(path))} on disk"
     )
-    say(format_rows(rows, "rllllrrr"))
+    say(format_table(rows, "rllllrrr"))
     say(
         "kernel = shape (n_in x n_out) as trained; stored = after compaction "
         "(neurons without effect removed); sparsity is over the trained kernel"

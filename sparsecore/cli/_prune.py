@@ -13,12 +13,11 @@ import os
 
 import numpy as np
 
+from sparsecore._text import format_table, human_bytes
 from sparsecore.cli._common import (
     CLIError,
     archive_format,
     check_output_path,
-    format_rows,
-    human_bytes,
     is_sparse_model,
     load_npz,
     parse_int_at_least,
@@ -244,6 +243,6 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     say(f"pruned {args.input} -> {args.output} ({how})")
-    say(format_rows(rows, "llrrrl"))
+    say(format_table(rows, "llrrrl"))
     say(f"{args.output}: {human_bytes(os.path.getsize(args.output))} on disk")
     return 0

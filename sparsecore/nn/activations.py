@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from sparsecore._checks import validate_choice, validate_float
 from sparsecore.nn.layers import Layer
 
 __all__ = [
@@ -79,11 +80,7 @@ class LeakyReLU(_Activation):
 
     def __init__(self, alpha: float = 0.3) -> None:
         super().__init__()
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)):
-            raise TypeError(f"alpha must be a float; got {alpha!r}")
-        if not np.isfinite(alpha):
-            raise ValueError(f"alpha must be a finite float; got {alpha!r}")
-        self.alpha = float(alpha)
+        self.alpha = validate_float("alpha", alpha)
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         self._cache = positive = x > 0
@@ -157,9 +154,4 @@ ACTIVATIONS: dict[str, type[_Activation]] = {
 
 def get_activation(name: str) -> type[_Activation]:
     """Look an activation class up by its name (``"relu"``, ``"tanh"``, ...)."""
-    try:
-        return ACTIVATIONS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"activation must be one of {sorted(ACTIVATIONS)}; got {name!r}"
-        ) from None
+    return ACTIVATIONS[validate_choice("activation", name, ACTIVATIONS)]

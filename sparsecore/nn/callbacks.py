@@ -24,6 +24,14 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from sparsecore._checks import (
+    validate_bool,
+    validate_choice,
+    validate_float,
+    validate_int,
+    validate_type,
+)
+
 __all__ = [
     "Callback",
     "CallbackList",
@@ -188,20 +196,13 @@ class EarlyStopping(Callback):
         restore_best_weights: bool = False,
     ) -> None:
         super().__init__()
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be one of ['max', 'min']; got {mode!r}")
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"patience must be an int in [0, inf); got {patience!r}")
-        if not (isinstance(min_delta, (int, float)) and min_delta >= 0):
-            raise ValueError(
-                f"min_delta must be a float in [0, inf); got {min_delta!r}"
-            )
-        self.monitor, self.min_delta, self.patience = (
-            monitor,
-            float(min_delta),
-            patience,
+        self.monitor = validate_type("monitor", monitor, str, "a str")
+        self.min_delta = validate_float("min_delta", min_delta, 0.0)
+        self.patience = validate_int("patience", patience, 0)
+        self.mode = validate_choice("mode", mode, ("min", "max"))
+        self.restore_best_weights = validate_bool(
+            "restore_best_weights", restore_best_weights
         )
-        self.mode, self.restore_best_weights = mode, restore_best_weights
         self.best = math.inf
         self.wait = 0
         self.stopped_epoch: int | None = None

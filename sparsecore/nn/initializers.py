@@ -31,6 +31,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sparsecore._checks import validate_choice, validate_type
+
 __all__ = [
     "INITIALIZERS",
     "get_initializer",
@@ -135,11 +137,5 @@ def get_initializer(name: str) -> Initializer:
     ValueError
         If `name` is not a key of :data:`INITIALIZERS`; the message lists them.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"initializer must be a str; got {name!r}")
-    try:
-        return INITIALIZERS[name]
-    except KeyError:
-        raise ValueError(
-            f"initializer must be one of {sorted(INITIALIZERS)}; got {name!r}"
-        ) from None
+    validate_type("initializer", name, str, "a str")
+    return INITIALIZERS[validate_choice("initializer", name, INITIALIZERS)]

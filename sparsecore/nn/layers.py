@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from sparsecore._checks import validate_bool, validate_int
 from sparsecore.nn.initializers import get_initializer
 
 __all__ = ["Dense", "Layer"]
@@ -100,13 +101,8 @@ class Dense(Layer):
         use_bias: bool = True,
     ) -> None:
         super().__init__()
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)):
-            raise TypeError(f"units must be an int; got {units!r}")
-        if units < 1:
-            raise ValueError(f"units must be an int in [1, inf); got {units!r}")
-        if not isinstance(use_bias, bool):
-            raise TypeError(f"use_bias must be a bool; got {use_bias!r}")
-        self.units = int(units)
+        self.units = validate_int("units", units, 1)
+        use_bias = validate_bool("use_bias", use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         self._kernel_init = get_initializer(kernel_initializer)

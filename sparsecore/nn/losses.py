@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from sparsecore._checks import validate_bool, validate_choice, validate_type
+
 __all__ = [
     "LOSSES",
     "MAE",
@@ -122,9 +124,7 @@ class BinaryCrossentropy(Loss):
     name = "binary_crossentropy"
 
     def __init__(self, from_logits: bool = False) -> None:
-        if not isinstance(from_logits, bool):
-            raise TypeError(f"from_logits must be a bool; got {from_logits!r}")
-        self.from_logits = from_logits
+        self.from_logits = validate_bool("from_logits", from_logits)
 
     def value(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         _check_shapes(y_true, y_pred)
@@ -172,9 +172,7 @@ class CategoricalCrossentropy(Loss):
     name = "categorical_crossentropy"
 
     def __init__(self, from_logits: bool = False) -> None:
-        if not isinstance(from_logits, bool):
-            raise TypeError(f"from_logits must be a bool; got {from_logits!r}")
-        self.from_logits = from_logits
+        self.from_logits = validate_bool("from_logits", from_logits)
 
     @staticmethod
     def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -229,11 +227,5 @@ def get_loss(loss: str | Loss) -> Loss:
     """
     if isinstance(loss, Loss):
         return loss
-    if not isinstance(loss, str):
-        raise TypeError(f"loss must be a str or a Loss; got {loss!r}")
-    try:
-        return LOSSES[loss]()
-    except KeyError:
-        raise ValueError(
-            f"loss must be one of {sorted(LOSSES)}; got {loss!r}"
-        ) from None
+    validate_type("loss", loss, str, "a str or a Loss")
+    return LOSSES[validate_choice("loss", loss, LOSSES)]()

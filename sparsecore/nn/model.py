@@ -16,6 +16,15 @@ from typing import Any
 
 import numpy as np
 
+from sparsecore._checks import (
+    cast_finite,
+    validate_array,
+    validate_choice,
+    validate_int,
+    validate_seed,
+    validate_type,
+)
+from sparsecore._text import format_table
 from sparsecore.nn.activations import ACTIVATIONS
 from sparsecore.nn.callbacks import Callback, CallbackList, History, ProgressLogger
 from sparsecore.nn.layers import Dense, Layer
@@ -41,58 +50,6 @@ class NonFiniteLossError(FloatingPointError):
     Raised before the optimizer step, so the weights are those of the last
     step whose loss and gradients were finite.
     """
-
-
-def _validate_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int; got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be an int in [{low}, inf); got {value!r}")
-    return int(value)
-
-
-def _as_real_array(value: Any, name: str) -> np.ndarray:
-    """`value` as an array of a real numeric dtype (bool, int or float)."""
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError) as e:  # e.g. ragged nested lists
-        raise ValueError(
-            f"{name} must be a rectangular numeric array; got {type(value).__name__}"
-            f" ({e})"
-        ) from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(
-            f"{name} must be a real numeric array (bool, int or float); "
-            f"got dtype {arr.dtype}"
-        )
-    return arr
-
-
-def _cast_finite(arr: np.ndarray, name: str, dtype: np.dtype) -> np.ndarray:
-    """Cast `arr` to `dtype`, refusing NaN, inf and values the cast overflows."""
-    if arr.dtype.kind != "f":  # bool and int (even int64) are finite in float32
-        return arr.astype(dtype, copy=False)
-    _check_finite(arr, name, "must contain only finite values")
-    with np.errstate(over="ignore"):  # reported below, with the culprit
-        out = arr.astype(dtype, copy=False)
-    if arr.dtype.itemsize > dtype.itemsize:
-        _check_finite(
-            out,
-            name,
-            f"must fit in {dtype.name} (|value| <= {np.finfo(dtype).max:.4g})",
-        )
-    return out
-
-
-def _check_finite(arr: np.ndarray, name: str, constraint: str) -> None:
-    if np.isfinite(arr).all():
-        return
-    bad = ~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
-    rows = np.flatnonzero(bad)
-    raise ValueError(
-        f"{name} {constraint}; found NaN or inf in {rows.size} sample(s), the "
-        f"first at row {rows[0]}"
-    )
 
 
 class Sequential:
@@ -141,17 +98,17 @@ class Sequential:
             raise ValueError(
                 f"layers must be a non-empty sequence of Layer; got {layers!r}"
             )
-        for layer in layers:
-            if not isinstance(layer, Layer):
-                raise TypeError(f"layers must contain Layer instances; got {layer!r}")
+        for i, layer in enumerate(layers):
+            validate_type(f"layers[{i}]", layer, Layer, "a Layer")
         if len({id(layer) for layer in layers}) != len(layers):
             raise ValueError("layers must not contain the same Layer object twice")
-        self.input_dim = _validate_int("input_dim", input_dim, 1)
-        if seed is not None:
-            seed = _validate_int("seed", seed, 0)
-        self.seed = seed
-        if np.dtype(dtype).name not in _DTYPES:
-            raise ValueError(f"dtype must be one of {list(_DTYPES)}; got {dtype!r}")
+        self.input_dim = validate_int("input_dim", input_dim, 1)
+        self.seed = validate_seed("seed", seed)
+        try:
+            dtype_name = np.dtype(dtype).name
+        except TypeError:
+            dtype_name = repr(dtype)
+        validate_choice("dtype", dtype_name, _DTYPES)
         self.dtype = np.dtype(dtype)
         self.layers = list(layers)
         self.loss: Loss | None = None
@@ -240,13 +197,8 @@ class Sequential:
                     f"{n:,}",
                 )
             )
-        w0 = max(len(r[0]) for r in rows) + 2
-        w1 = max(len(r[1]) for r in rows) + 2
-        lines = [f"{a:<{w0}}{b:<{w1}}{c:>12}" for a, b, c in rows]
-        rule = "-" * len(lines[0])
-        text = "\n".join(
-            [lines[0], rule, *lines[1:], rule, f"Total params: {self.count_params():,}"]
-        )
+        text = format_table(rows, "llr", rules=(1, len(rows)))
+        text += f"\nTotal params: {self.count_params():,}"
         if print_fn is not None:
             print_fn(text)
         return text
@@ -286,7 +238,8 @@ class Sequential:
         seed, epoch reached, history and the attached pruner's state, in one
         ``.npz`` written atomically; see :func:`sparsecore.checkpoint.save_model`.
         """
-        # Imported here: sparsecore.checkpoint imports nn (and prune) itself.
+        # A lazy import, the one nn makes of a stage above it: checkpoint
+        # imports nn (and prune) itself, and nn must not depend on them.
         from sparsecore.checkpoint import save_model
 
         save_model(self, path, compressed=compressed)
@@ -301,7 +254,7 @@ class Sequential:
         self.optimizer.build(self.weights())
 
     def _prepare_x(self, x: Any, name: str) -> np.ndarray:
-        x = _as_real_array(x, name)
+        x = validate_array(name, x)
         if x.ndim != 2 or x.shape[1] != self.input_dim:
             raise ValueError(
                 f"{name} must have shape (n_samples, {self.input_dim}); got {x.shape}"
@@ -310,10 +263,10 @@ class Sequential:
             raise ValueError(
                 f"{name} must have at least one sample; got shape {x.shape}"
             )
-        return _cast_finite(x, name, self.dtype)
+        return cast_finite(x, name, self.dtype)
 
     def _prepare_y(self, y: Any, n: int, name: str) -> np.ndarray:
-        y = _as_real_array(y, name)
+        y = validate_array(name, y)
         if y.ndim == 1 and self.output_dim == 1:
             y = y.reshape(-1, 1)
         if y.ndim != 2 or y.shape[1] != self.output_dim:
@@ -326,7 +279,7 @@ class Sequential:
                 f"{x_name} and {name} must have the same length; "
                 f"got {n} and {y.shape[0]}"
             )
-        return _cast_finite(y, name, self.dtype)
+        return cast_finite(y, name, self.dtype)
 
     def _require_compiled(self) -> tuple[Loss, Optimizer]:
         if self.loss is None or self.optimizer is None:
@@ -388,14 +341,14 @@ class Sequential:
             ``history.history["loss"]`` etc., one float per epoch run.
         """
         loss_fn, optimizer = self._require_compiled()
-        epochs = _validate_int("epochs", epochs, 0)
-        initial_epoch = _validate_int("initial_epoch", initial_epoch, 0)
+        epochs = validate_int("epochs", epochs, 0)
+        initial_epoch = validate_int("initial_epoch", initial_epoch, 0)
         if initial_epoch > epochs:
             raise ValueError(
                 f"initial_epoch must be an int in [0, {epochs}] (epochs); "
                 f"got {initial_epoch!r}"
             )
-        batch_size = _validate_int("batch_size", batch_size, 1)
+        batch_size = validate_int("batch_size", batch_size, 1)
         x = self._prepare_x(x, "x")
         y = self._prepare_y(y, x.shape[0], "y")
         val = None
@@ -412,7 +365,7 @@ class Sequential:
         if seed is None:
             entropy = np.random.SeedSequence().entropy
             seed = int(entropy) % 2**63  # type: ignore[arg-type]  # an int here
-        self.fit_seed = _validate_int("seed", seed, 0)
+        self.fit_seed = validate_int("seed", seed, 0)
 
         n = x.shape[0]
         steps = math.ceil(n / batch_size)
@@ -507,7 +460,7 @@ class Sequential:
         x = self._prepare_x(x, "x")
         y = self._prepare_y(y, x.shape[0], "y")
         chunk = (
-            _validate_int("batch_size", batch_size, 1) if batch_size else _PREDICT_CHUNK
+            validate_int("batch_size", batch_size, 1) if batch_size else _PREDICT_CHUNK
         )
         total = 0.0
         for start in range(0, x.shape[0], chunk):
@@ -519,7 +472,7 @@ class Sequential:
         """Outputs ``(n_samples, output_dim)`` for `x`, computed in batches."""
         x = self._prepare_x(x, "x")
         chunk = (
-            _validate_int("batch_size", batch_size, 1) if batch_size else _PREDICT_CHUNK
+            validate_int("batch_size", batch_size, 1) if batch_size else _PREDICT_CHUNK
         )
         out = np.empty((x.shape[0], self.output_dim), dtype=self.dtype)
         for start in range(0, x.shape[0], chunk):

@@ -14,23 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from sparsecore._checks import (
+    validate_bool,
+    validate_choice,
+    validate_float,
+    validate_type,
+)
+
 __all__ = ["OPTIMIZERS", "SGD", "Adam", "AdamW", "Optimizer", "get_optimizer"]
-
-
-def _validate_rate(name: str, value: float, low: float, high: float) -> float:
-    """Check ``low <= value < high`` (``low < value`` for learning rates)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-        raise TypeError(f"{name} must be a float; got {value!r}")
-    if not (np.isfinite(value) and low <= value < high):
-        raise ValueError(f"{name} must be a float in [{low}, {high}); got {value!r}")
-    return float(value)
-
-
-def _validate_learning_rate(value: float) -> float:
-    value = _validate_rate("learning_rate", value, 0.0, np.inf)
-    if value == 0.0:
-        raise ValueError(f"learning_rate must be a float in (0, inf); got {value!r}")
-    return value
 
 
 class Optimizer:
@@ -49,7 +40,9 @@ class Optimizer:
     slot_names: tuple[str, ...] = ()
 
     def __init__(self, learning_rate: float) -> None:
-        self.learning_rate = _validate_learning_rate(learning_rate)
+        self.learning_rate = validate_float(
+            "learning_rate", learning_rate, 0.0, low_open=True
+        )
         self.iterations = 0
         self.state: dict[str, dict[str, np.ndarray]] = {}
         self._scratch: dict[str, np.ndarray] = {}
@@ -114,10 +107,8 @@ class SGD(Optimizer):
         self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False
     ) -> None:
         super().__init__(learning_rate)
-        self.momentum = _validate_rate("momentum", momentum, 0.0, 1.0)
-        if not isinstance(nesterov, bool):
-            raise TypeError(f"nesterov must be a bool; got {nesterov!r}")
-        self.nesterov = nesterov
+        self.momentum = validate_float("momentum", momentum, 0.0, 1.0)
+        self.nesterov = validate_bool("nesterov", nesterov)
         self.slot_names = ("momentum",) if self.momentum > 0 else ()
 
     def _update(
@@ -187,9 +178,9 @@ class Adam(Optimizer):
         epsilon: float = 1e-7,
     ) -> None:
         super().__init__(learning_rate)
-        self.beta_1 = _validate_rate("beta_1", beta_1, 0.0, 1.0)
-        self.beta_2 = _validate_rate("beta_2", beta_2, 0.0, 1.0)
-        self.epsilon = _validate_rate("epsilon", epsilon, 0.0, np.inf)
+        self.beta_1 = validate_float("beta_1", beta_1, 0.0, 1.0)
+        self.beta_2 = validate_float("beta_2", beta_2, 0.0, 1.0)
+        self.epsilon = validate_float("epsilon", epsilon, 0.0)
 
     def _step_size(self) -> float:
         t = self.iterations
@@ -245,7 +236,7 @@ class AdamW(Adam):
         epsilon: float = 1e-7,
     ) -> None:
         super().__init__(learning_rate, beta_1, beta_2, epsilon)
-        self.weight_decay = _validate_rate("weight_decay", weight_decay, 0.0, np.inf)
+        self.weight_decay = validate_float("weight_decay", weight_decay, 0.0)
 
     def _update(
         self,
@@ -269,12 +260,6 @@ def get_optimizer(optimizer: str | Optimizer) -> Optimizer:
     """Return `optimizer` itself, or a default-configured one by name."""
     if isinstance(optimizer, Optimizer):
         return optimizer
-    if not isinstance(optimizer, str):
-        raise TypeError(f"optimizer must be a str or an Optimizer; got {optimizer!r}")
-    try:
-        cls = OPTIMIZERS[optimizer.lower()]
-    except KeyError:
-        raise ValueError(
-            f"optimizer must be one of {sorted(OPTIMIZERS)}; got {optimizer!r}"
-        ) from None
+    validate_type("optimizer", optimizer, str, "a str or an Optimizer")
+    cls = OPTIMIZERS[validate_choice("optimizer", optimizer.lower(), OPTIMIZERS)]
     return cls()  # type: ignore[call-arg]  # every registered class has defaults

@@ -6,18 +6,20 @@ Criteria are plain functions on NumPy arrays (no model needed); the
 
 from sparsecore.prune.criteria import (
     global_magnitude_masks,
+    global_random_masks,
     keep_count,
     magnitude_mask,
     nm_mask,
     random_mask,
     structured_mask,
 )
-from sparsecore.prune.pruner import Pruner, PruningScheduleWarning, strip_pruning
+from sparsecore.prune.pruner import Pruner, strip_pruning
 from sparsecore.prune.report import SparsityReport, SparsityRow, sparsity_report
 from sparsecore.prune.schedules import (
     ConstantSparsity,
     PolynomialDecay,
     PruningSchedule,
+    PruningScheduleWarning,
     schedule_from_config,
 )
 
@@ -30,6 +32,7 @@ __all__ = [
     "SparsityReport",
     "SparsityRow",
     "global_magnitude_masks",
+    "global_random_masks",
     "keep_count",
     "magnitude_mask",
     "nm_mask",

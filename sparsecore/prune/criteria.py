@@ -20,22 +20,31 @@ whenever it keeps no more units (the strict pruning dynamics of
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from sparsecore.prune.schedules import _validate_sparsity
+from sparsecore._checks import (
+    validate_axis,
+    validate_choice,
+    validate_int,
+    validate_pair,
+    validate_sparsity,
+    validate_type,
+)
 
 __all__ = [
     "BLOCK_POOLING",
     "global_magnitude_masks",
+    "global_random_masks",
     "keep_count",
     "magnitude_mask",
     "nm_mask",
     "random_mask",
     "structured_mask",
+    "validate_block",
 ]
 
 #: Block pooling functions (tfmot's ``block_pooling_type`` 'AVG' and 'MAX').
@@ -74,46 +83,20 @@ def _validate_prev(
     return arr
 
 
-def _validate_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int; got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be an int in [{low}, inf); got {value!r}")
-    return int(value)
+def validate_block(block_size: Any, block_pooling: Any) -> tuple[tuple[int, int], str]:
+    """Check a block shape ``(height, width)`` and a pooling name; normalise them.
 
-
-def _validate_axis(axis: Any, ndim: int, shape: tuple[int, ...]) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"axis must be an int; got {axis!r}")
-    ax = int(axis)
-    if not -ndim <= ax < ndim:
-        raise IndexError(
-            f"axis must be an int in [{-ndim}, {ndim}) for w of shape {shape}; "
-            f"got {axis!r}"
-        )
-    return ax % ndim
-
-
-def _validate_block(block_size: Any, block_pooling: Any) -> tuple[tuple[int, int], str]:
-    ok = (
-        isinstance(block_size, Sequence)
-        and not isinstance(block_size, str)
-        and len(block_size) == 2
-        and all(
-            isinstance(b, (int, np.integer)) and not isinstance(b, bool) and b >= 1
-            for b in block_size
-        )
+    Raises
+    ------
+    ValueError
+        If `block_size` is not a pair of ints >= 1 or `block_pooling` is not
+        one of :data:`BLOCK_POOLING` (case-insensitive).
+    """
+    block = validate_pair(
+        "block_size", block_size, 1, "a pair (height, width) of ints >= 1"
     )
-    if not ok:
-        raise ValueError(
-            "block_size must be a pair (height, width) of ints >= 1; "
-            f"got {block_size!r}"
-        )
-    if not isinstance(block_pooling, str) or block_pooling.lower() not in BLOCK_POOLING:
-        raise ValueError(
-            f"block_pooling must be one of {list(BLOCK_POOLING)}; got {block_pooling!r}"
-        )
-    return (int(block_size[0]), int(block_size[1])), block_pooling.lower()
+    pooling = block_pooling.lower() if isinstance(block_pooling, str) else block_pooling
+    return block, validate_choice("block_pooling", pooling, BLOCK_POOLING)
 
 
 def keep_count(n: int, sparsity: float) -> int:
@@ -136,8 +119,8 @@ def keep_count(n: int, sparsity: float) -> int:
     >>> keep_count(5, 0.5), keep_count(1000, 0.999), keep_count(4, 0.99)
     (2, 1, 1)
     """
-    n = _validate_int("n", n, 1)
-    sparsity = _validate_sparsity("sparsity", sparsity)
+    n = validate_int("n", n, 1)
+    sparsity = validate_sparsity("sparsity", sparsity)
     # Python's round() rounds half to even, as tf.math.round.
     return max(1, int(round(n * (1.0 - sparsity))))
 
@@ -305,8 +288,8 @@ def magnitude_mask(
     array([False,  True,  True, False])
     """
     arr = _validate_weights(w)
-    sparsity = _validate_sparsity("sparsity", sparsity)
-    block, pooling = _validate_block(block_size, block_pooling)
+    sparsity = validate_sparsity("sparsity", sparsity)
+    block, pooling = validate_block(block_size, block_pooling)
     prev = _validate_prev(prev_mask, arr.shape, "prev_mask")
     units = _magnitude_units(arr, block, pooling, prev, "w")
     k = keep_count(units.scores.size, sparsity)
@@ -350,8 +333,8 @@ def global_magnitude_masks(
     """
     if not isinstance(weights, Mapping) or len(weights) == 0:
         raise ValueError(f"weights must be a non-empty dict of arrays; got {weights!r}")
-    sparsity = _validate_sparsity("sparsity", sparsity)
-    block, pooling = _validate_block(block_size, block_pooling)
+    sparsity = validate_sparsity("sparsity", sparsity)
+    block, pooling = validate_block(block_size, block_pooling)
     if prev_masks is not None and set(prev_masks) != set(weights):
         raise ValueError(
             f"prev_masks must have the keys of weights {sorted(weights)}; "
@@ -417,10 +400,9 @@ def structured_mask(
         or not finite.
     """
     arr = _validate_weights(w)
-    sparsity = _validate_sparsity("sparsity", sparsity)
-    axis = _validate_axis(axis, arr.ndim, arr.shape)
-    if isinstance(norm, bool) or norm not in (1, 2):
-        raise ValueError(f"norm must be one of [1, 2]; got {norm!r}")
+    sparsity = validate_sparsity("sparsity", sparsity)
+    axis = validate_axis("axis", axis, arr.ndim, arr.shape)
+    validate_choice("norm", norm, (1, 2))
     prev = _validate_prev(prev_mask, arr.shape, "prev_mask")
     other = tuple(i for i in range(arr.ndim) if i != axis)
     a = arr.astype(np.float64, copy=False)
@@ -466,13 +448,13 @@ def nm_mask(w: ArrayLike, n_zeros: int, group: int, *, axis: int = 0) -> Mask:
         [0, group), or `w` is empty or not finite.
     """
     arr = _validate_weights(w)
-    group = _validate_int("group", group, 1)
-    n_zeros = _validate_int("n_zeros", n_zeros, 0)
+    group = validate_int("group", group, 1)
+    n_zeros = validate_int("n_zeros", n_zeros, 0)
     if n_zeros >= group:
         raise ValueError(
             f"n_zeros must be an int in [0, group) = [0, {group}); got {n_zeros!r}"
         )
-    axis = _validate_axis(axis, arr.ndim, arr.shape)
+    axis = validate_axis("axis", axis, arr.ndim, arr.shape)
     d = arr.shape[axis]
     if d % group:
         raise ValueError(
@@ -523,11 +505,63 @@ def random_mask(
         If `sparsity` is outside [0, 1), or `w` is empty or not finite.
     """
     arr = _validate_weights(w)
-    sparsity = _validate_sparsity("sparsity", sparsity)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator; got {rng!r}")
+    sparsity = validate_sparsity("sparsity", sparsity)
+    validate_type("rng", rng, np.random.Generator, "a numpy.random.Generator")
     prev = _validate_prev(prev_mask, arr.shape, "prev_mask")
     scores = rng.random(arr.size)
     eligible = None if prev is None else prev.reshape(-1)
     kept = _top_k(scores, keep_count(arr.size, sparsity), eligible)
     return kept.reshape(arr.shape)
+
+
+def global_random_masks(
+    weights: Mapping[str, ArrayLike],
+    sparsity: float,
+    rng: np.random.Generator,
+    *,
+    prev_masks: Mapping[str, ArrayLike] | None = None,
+) -> dict[str, Mask]:
+    """One random draw over several arrays ("global" scope of the random criterion).
+
+    Parameters
+    ----------
+    weights : dict of str to ndarray
+        Only their shapes are used (they must still be finite).
+    sparsity : float
+        Fraction of all entries to prune, in [0, 1).
+    rng : numpy.random.Generator
+        The only source of randomness.
+    prev_masks : dict of str to bool ndarray, optional
+        Only entries they keep are drawn (while enough remain).
+
+    Returns
+    -------
+    masks : dict of str to bool ndarray
+        Same keys and shapes as `weights`; exactly
+        ``max(1, round_half_even(n_total * (1 - sparsity)))`` entries kept in
+        total, uniformly at random over all of them.
+    """
+    if not isinstance(weights, Mapping) or len(weights) == 0:
+        raise ValueError(f"weights must be a non-empty dict of arrays; got {weights!r}")
+    sparsity = validate_sparsity("sparsity", sparsity)
+    validate_type("rng", rng, np.random.Generator, "a numpy.random.Generator")
+    arrays = {n: _validate_weights(w, f"weights[{n!r}]") for n, w in weights.items()}
+    sizes = [a.size for a in arrays.values()]
+    eligible = None
+    if prev_masks is not None:
+        if set(prev_masks) != set(arrays):
+            raise ValueError(
+                f"prev_masks must have the keys of weights {sorted(arrays)}; "
+                f"got {sorted(prev_masks)}"
+            )
+        parts = []
+        for n, a in arrays.items():
+            prev = _validate_prev(prev_masks[n], a.shape, f"prev_masks[{n!r}]")
+            parts.append(np.asarray(prev).reshape(-1))
+        eligible = np.concatenate(parts)
+    total = sum(sizes)
+    kept = _top_k(rng.random(total), keep_count(total, sparsity), eligible)
+    pieces = np.split(kept, np.cumsum(sizes)[:-1])
+    return {
+        n: p.reshape(a.shape) for (n, a), p in zip(arrays.items(), pieces, strict=True)
+    }

@@ -17,9 +17,12 @@ callbacks, so inference changes neither step nor mask.
 The hot path (the three per-step hooks) multiplies in place by a cached mask
 of the weight's dtype: it allocates nothing of parameter size.
 
-The masks themselves (computing them, applying them in place) are in
-:mod:`sparsecore.prune._masks`; the warnings given at the start of ``fit``
-when the schedule does not fit the run are in :mod:`sparsecore.prune._coverage`.
+The masks themselves are computed by :func:`compute_masks` (which
+dispatches to the criteria of :mod:`sparsecore.prune.criteria`) and kept by a
+:class:`MaskSet` (the current masks and, per pruned weight, the mask as 0/1
+in each dtype seen, so that the per-step hooks multiply in place). The
+warnings given at the start of ``fit`` when the schedule does not fit the run
+are :func:`sparsecore.prune.schedules.warn_schedule_coverage`.
 """
 
 from __future__ import annotations
@@ -30,17 +33,36 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from sparsecore._checks import (
+    is_int,
+    validate_bool,
+    validate_choice,
+    validate_seed,
+    validate_type,
+)
 from sparsecore.nn.callbacks import Callback
-from sparsecore.prune._coverage import PruningScheduleWarning, warn_schedule_coverage
-from sparsecore.prune._masks import Mask, MaskSet, compute_masks
-from sparsecore.prune.criteria import _validate_block
-from sparsecore.prune.schedules import PruningSchedule, schedule_from_config
+from sparsecore.prune.criteria import (
+    Mask,
+    global_magnitude_masks,
+    global_random_masks,
+    magnitude_mask,
+    nm_mask,
+    random_mask,
+    structured_mask,
+    validate_block,
+)
+from sparsecore.prune.schedules import (
+    PruningSchedule,
+    schedule_from_config,
+    warn_schedule_coverage,
+)
 
 __all__ = [
     "CRITERIA",
     "SCOPES",
+    "MaskSet",
     "Pruner",
-    "PruningScheduleWarning",
+    "compute_masks",
     "strip_pruning",
 ]
 
@@ -49,16 +71,6 @@ CRITERIA = ("magnitude", "nm", "random", "structured")
 #: ``"layer"``: every weight array pruned to the schedule's sparsity;
 #: ``"global"``: one ranking over all of them.
 SCOPES = ("global", "layer")
-
-
-def _validate_choice(name: str, value: Any, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {sorted(choices)}; got {value!r}")
-    return str(value)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 class Pruner(Callback):
@@ -156,11 +168,11 @@ class Pruner(Callback):
         seed: int | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(schedule, PruningSchedule):
-            raise TypeError(f"schedule must be a PruningSchedule; got {schedule!r}")
-        self.schedule = schedule
-        self.criterion = _validate_choice("criterion", criterion, CRITERIA)
-        self.scope = _validate_choice("scope", scope, SCOPES)
+        self.schedule = validate_type(
+            "schedule", schedule, PruningSchedule, "a PruningSchedule"
+        )
+        self.criterion = validate_choice("criterion", criterion, CRITERIA)
+        self.scope = validate_choice("scope", scope, SCOPES)
         if scope == "global" and criterion not in ("magnitude", "random"):
             raise ValueError(
                 f"scope='global' needs criterion 'magnitude' or 'random'; "
@@ -175,20 +187,18 @@ class Pruner(Callback):
                     f"weights must be None or a non-empty list of str; got {weights!r}"
                 )
         self.weights = weights
-        block, pooling = _validate_block(block_size, block_pooling)
+        block, pooling = validate_block(block_size, block_pooling)
         if block != (1, 1) and criterion != "magnitude":
             raise ValueError(
                 f"block_size must be (1, 1) unless criterion='magnitude'; "
                 f"got {block_size!r} with criterion={criterion!r}"
             )
         self.block_size, self.block_pooling = block, pooling
-        if not isinstance(mask_gradients, (bool, np.bool_)):
-            raise TypeError(f"mask_gradients must be a bool; got {mask_gradients!r}")
-        self.mask_gradients = bool(mask_gradients)
+        self.mask_gradients = validate_bool("mask_gradients", mask_gradients)
         if not (
             isinstance(nm, Sequence)
             and len(nm) == 2
-            and all(_is_int(v) for v in nm)
+            and all(is_int(v) for v in nm)
             and 0 <= nm[0] < nm[1]
         ):
             raise ValueError(
@@ -198,17 +208,13 @@ class Pruner(Callback):
         self.nm = (int(nm[0]), int(nm[1]))
         if axis is None:
             axis = 0 if criterion == "nm" else 1
-        if not _is_int(axis):
+        if not is_int(axis):
             raise TypeError(f"axis must be an int or None; got {axis!r}")
         self.axis = int(axis)
-        if isinstance(norm, bool) or norm not in (1, 2):
-            raise ValueError(f"norm must be one of [1, 2]; got {norm!r}")
-        self.norm = int(norm)
+        self.norm = int(validate_choice("norm", norm, (1, 2)))
         if seed is None and criterion == "random":
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
-        if seed is not None and (not _is_int(seed) or seed < 0):
-            raise ValueError(f"seed must be None or an int in [0, inf); got {seed!r}")
-        self.seed = None if seed is None else int(seed)
+        self.seed = validate_seed("seed", seed)
 
         self.step = 0
         self._maskset = MaskSet()
@@ -506,3 +512,149 @@ def strip_pruning(model: Any) -> Any:
     if pruner is None:
         return model
     return pruner.strip(model)
+
+
+# --------------------------------------------------------------------- masks
+
+
+def compute_masks(
+    weights: Mapping[str, NDArray[Any]],
+    sparsity: float,
+    *,
+    criterion: str,
+    scope: str,
+    prev: Mapping[str, Mask] | None,
+    block_size: tuple[int, int],
+    block_pooling: str,
+    nm: tuple[int, int],
+    axis: int,
+    norm: int,
+    seed: tuple[int, int],
+) -> dict[str, Mask]:
+    """New masks for `weights` at `sparsity`, as a :class:`Pruner` set up so.
+
+    Parameters
+    ----------
+    weights : dict of str to ndarray
+        The weights to prune, by name.
+    sparsity : float
+        The schedule's sparsity (ignored by ``criterion='nm'``).
+    criterion, scope, block_size, block_pooling, nm, axis, norm
+        As :class:`~sparsecore.prune.Pruner`.
+    prev : dict of str to bool ndarray, optional
+        The current masks: each new mask is ranked among the entries they
+        keep (strict mode). None ranks from scratch.
+    seed : tuple (seed, step)
+        Seeds the generator of ``criterion='random'``.
+
+    Returns
+    -------
+    dict of str to bool ndarray
+        Same names and shapes as `weights` (True = kept).
+    """
+    if criterion == "nm":
+        n_zeros, group = nm
+        return {n: nm_mask(a, n_zeros, group, axis=axis) for n, a in weights.items()}
+    if criterion == "magnitude" and scope == "global":
+        return global_magnitude_masks(
+            weights,
+            sparsity,
+            block_size=block_size,
+            block_pooling=block_pooling,
+            prev_masks=prev,
+        )
+    if criterion == "magnitude":
+        return {
+            n: magnitude_mask(
+                a,
+                sparsity,
+                block_size=block_size,
+                block_pooling=block_pooling,
+                prev_mask=None if prev is None else prev[n],
+            )
+            for n, a in weights.items()
+        }
+    if criterion == "structured":
+        return {
+            n: structured_mask(
+                a,
+                sparsity,
+                axis=axis,
+                norm=norm,
+                prev_mask=None if prev is None else prev[n],
+            )
+            for n, a in weights.items()
+        }
+    rng = np.random.default_rng(seed)
+    if scope == "global":
+        return global_random_masks(weights, sparsity, rng, prev_masks=prev)
+    return {
+        n: random_mask(a, sparsity, rng, prev_mask=None if prev is None else prev[n])
+        for n, a in weights.items()
+    }
+
+
+class MaskSet:
+    """A mask per weight name, applied in place without allocating.
+
+    Parameters
+    ----------
+    masks : dict of str to bool ndarray, optional
+        Copied, as read-only bool arrays.
+
+    Attributes
+    ----------
+    masks : dict of str to bool ndarray
+        The masks (True = kept); read-only arrays.
+    sparsity : float
+        Fraction of the masks' entries that they prune.
+    """
+
+    def __init__(self, masks: Mapping[str, Any] | None = None) -> None:
+        self.masks: dict[str, Mask] = {}
+        # Per pruned weight (those whose mask prunes something): the mask as
+        # 0/1 in each dtype seen, for in-place multiplication.
+        self._factors: dict[str, dict[np.dtype[Any], NDArray[Any]]] = {}
+        self._n_kept = self._n_total = 0
+        for name, m in (masks or {}).items():
+            m = np.array(m, dtype=bool, copy=True)
+            m.setflags(write=False)
+            self.masks[name] = m
+            kept = int(np.count_nonzero(m))
+            self._n_kept += kept
+            self._n_total += m.size
+            if kept < m.size:
+                self._factors[name] = {}
+
+    @property
+    def sparsity(self) -> float:
+        """Fraction of the masks' entries that they prune (0.0 without masks)."""
+        return 1.0 - self._n_kept / self._n_total if self._n_total else 0.0
+
+    def _factor(self, name: str, dtype: np.dtype[Any]) -> NDArray[Any]:
+        by_dtype = self._factors[name]
+        f = by_dtype.get(dtype)
+        if f is None:
+            f = by_dtype[dtype] = self.masks[name].astype(dtype)
+        return f
+
+    def _apply_one(self, name: str, a: Any) -> None:
+        if isinstance(a, np.ndarray) and a.shape == self.masks[name].shape:
+            np.multiply(a, self._factor(name, a.dtype), out=a)
+
+    def apply(self, arrays: Mapping[str, Any]) -> None:
+        """Multiply each pruned array by its mask. This is an *in place* operation.
+
+        Names without a mask, and arrays of another shape, are left alone.
+        """
+        for name in self._factors:
+            self._apply_one(name, arrays.get(name))
+
+    def apply_to_optimizer_state(self, optimizer: Any) -> None:
+        """Zero every slot array of `optimizer` at pruned positions, in place."""
+        state = getattr(optimizer, "state", None)
+        if not state:
+            return
+        for name in self._factors:
+            for a in state.get(name, {}).values():
+                self._apply_one(name, a)

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from sparsecore._text import format_table
+
 __all__ = ["SparsityReport", "SparsityRow", "sparsity_report"]
 
 
@@ -124,19 +126,8 @@ class SparsityReport:
                 f"{self.sparsity:.2%}",
             ),
         ]
-        widths = [max(len(row[i]) for row in table + foot) for i in range(5)]
-
-        def line(row: tuple[str, ...]) -> str:
-            left = f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}"
-            right = "  ".join(
-                f"{c:>{w}}" for c, w in zip(row[2:], widths[2:], strict=True)
-            )
-            return f"{left}  {right}"
-
-        rule = "-" * len(line(table[0]))
-        return "\n".join(
-            [line(table[0]), rule, *map(line, table[1:]), rule, *map(line, foot)]
-        )
+        rows = table + foot
+        return format_table(rows, "llrrr", rules=(1, len(table)))
 
     def __repr__(self) -> str:
         return (

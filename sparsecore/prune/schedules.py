@@ -12,40 +12,45 @@ values; :meth:`PruningSchedule.sparsity_at` and
 :meth:`PruningSchedule.should_prune_at` evaluate whole arrays of steps (for
 plots). Values are computed in float64 (tfmot uses float32; the two agree to
 about 1e-7).
+
+:func:`warn_schedule_coverage` is the schedule's side of a training run:
+given the steps a ``fit`` will take, it warns when nothing will be pruned,
+when the run ends before the final sparsity, or when the final sparsity is
+never applied (a :class:`PruningScheduleWarning`).
 """
 
 from __future__ import annotations
 
 import abc
+import math
 import operator
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from sparsecore._checks import validate_float, validate_int, validate_sparsity
+
 __all__ = [
     "SCHEDULES",
     "ConstantSparsity",
     "PolynomialDecay",
     "PruningSchedule",
+    "PruningScheduleWarning",
     "schedule_from_config",
+    "warn_schedule_coverage",
 ]
-
-
-def _validate_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int; got {value!r}")
-    return int(value)
 
 
 def _validate_step(
     begin_step: Any, end_step: Any, frequency: Any, allow_negative_1: bool
 ) -> tuple[int, int, int]:
     """Check the step arguments as tfmot's ``PruningSchedule._validate_step``."""
-    begin_step = _validate_int("begin_step", begin_step)
-    end_step = _validate_int("end_step", end_step)
-    frequency = _validate_int("frequency", frequency)
+    begin_step = validate_int("begin_step", begin_step)
+    end_step = validate_int("end_step", end_step)
+    frequency = validate_int("frequency", frequency)
     if begin_step < 0:
         raise ValueError(f"begin_step must be an int in [0, inf); got {begin_step!r}")
     if end_step == -1 and not allow_negative_1:
@@ -64,17 +69,6 @@ def _validate_step(
     if frequency <= 0:
         raise ValueError(f"frequency must be an int in [1, inf); got {frequency!r}")
     return begin_step, end_step, frequency
-
-
-def _validate_sparsity(name: str, value: Any) -> float:
-    """Check ``0 <= value < 1`` as tfmot's ``_validate_sparsity``."""
-    if isinstance(value, bool) or not isinstance(
-        value, (int, float, np.integer, np.floating)
-    ):
-        raise TypeError(f"{name} must be a float; got {value!r}")
-    if not 0.0 <= value < 1.0:  # also rejects NaN
-        raise ValueError(f"{name} must be a float in [0, 1); got {value!r}")
-    return float(value)
 
 
 def _as_steps(steps: ArrayLike) -> NDArray[np.int64]:
@@ -186,7 +180,7 @@ class PruningSchedule(abc.ABC):
                     "until must be given when end_step is -1 (the schedule never ends)"
                 )
             until = self.end_step
-        until = _validate_int("until", until)
+        until = validate_int("until", until)
         hi = until if self.end_step < 0 else min(until, self.end_step)
         if hi < self.begin_step:
             return None
@@ -268,7 +262,7 @@ class ConstantSparsity(PruningSchedule):
         self.begin_step, self.end_step, self.frequency = _validate_step(
             begin_step, end_step, frequency, allow_negative_1=True
         )
-        self.target_sparsity = _validate_sparsity("target_sparsity", target_sparsity)
+        self.target_sparsity = validate_sparsity("target_sparsity", target_sparsity)
 
     def sparsity_at(self, steps: ArrayLike) -> NDArray[np.float64]:
         return np.full(_as_steps(steps).shape, self.target_sparsity, dtype=np.float64)
@@ -352,14 +346,9 @@ class PolynomialDecay(PruningSchedule):
         self.begin_step, self.end_step, self.frequency = _validate_step(
             begin_step, end_step, frequency, allow_negative_1=False
         )
-        self.initial_sparsity = _validate_sparsity("initial_sparsity", initial_sparsity)
-        self.final_sparsity = _validate_sparsity("final_sparsity", final_sparsity)
-        if isinstance(power, bool) or not isinstance(
-            power, (int, float, np.integer, np.floating)
-        ):
-            raise TypeError(f"power must be a float; got {power!r}")
-        if not (np.isfinite(power) and power >= 0):
-            raise ValueError(f"power must be a float in [0, inf); got {power!r}")
+        self.initial_sparsity = validate_sparsity("initial_sparsity", initial_sparsity)
+        self.final_sparsity = validate_sparsity("final_sparsity", final_sparsity)
+        validate_float("power", power, 0.0)
         # Keep an int power an int, so get_config round-trips it exactly.
         self.power: float = (
             int(power) if isinstance(power, (int, np.integer)) else float(power)
@@ -424,3 +413,123 @@ def schedule_from_config(config: Mapping[str, Any]) -> PruningSchedule:
             f"config['class_name'] must be one of {sorted(SCHEDULES)}; got {name!r}"
         )
     return SCHEDULES[name](**config.get("config", {}))
+
+
+# --------------------------------------------------------------------- coverage
+# Does the schedule fit the run? The warnings a Pruner gives at the start of fit.
+
+
+class PruningScheduleWarning(UserWarning):
+    """The schedule will not do, in this ``fit``, what it was set up to do."""
+
+
+def warn_schedule_coverage(
+    schedule: PruningSchedule,
+    params: Mapping[str, Any] | None,
+    step: int,
+    *,
+    nm: bool,
+    nm_applied: bool,
+) -> None:
+    """Warn when this ``fit`` cannot do what `schedule` was set up to do.
+
+    Parameters
+    ----------
+    schedule : PruningSchedule
+    params : dict or None
+        The callback params of ``fit`` (``epochs``, ``initial_epoch``,
+        ``steps``); nothing is checked without them.
+    step : int
+        The pruner's step before the run (the run's first step is ``step + 1``).
+    nm : bool
+        Whether the pruner computes an N:M mask once (at the first step
+        ``>= max(begin_step, 1)``) instead of following the schedule.
+    nm_applied : bool
+        Whether that N:M mask is already computed.
+
+    Warns
+    -----
+    PruningScheduleWarning
+        One warning per problem, attributed to the caller of ``fit``.
+    """
+    # stacklevel=5 points the warning at the user's ``model.fit(...)`` line:
+    # warn <- warn_schedule_coverage <- Pruner.on_train_begin <- CallbackList <- fit.
+    params = params or {}
+    try:
+        n_run = (int(params["epochs"]) - int(params["initial_epoch"])) * int(
+            params["steps"]
+        )
+    except (KeyError, TypeError, ValueError):
+        return
+    if n_run <= 0:
+        return
+    s = schedule
+    first, last = step + 1, step + n_run
+    per_epoch = int(params["steps"])
+
+    def epochs_for(target: int) -> int:
+        """The ``epochs`` argument of a ``fit`` that reaches step `target`."""
+        return int(params["initial_epoch"]) + math.ceil((target - step) / per_epoch)
+
+    if nm:
+        due = max(s.begin_step, 1)
+        if not nm_applied and last < due:
+            warnings.warn(
+                f"fit will run steps {first} to {last}, but the N:M mask is "
+                f"computed at step {due} (begin_step={s.begin_step}): "
+                f"{last} < {due}, so nothing will be pruned; train for "
+                f"epochs >= {epochs_for(due)}",
+                PruningScheduleWarning,
+                stacklevel=5,
+            )
+        return
+    if s.end_step < 0:  # prunes forever from begin_step: is there a first time?
+        due = s.begin_step if s.begin_step >= 1 else s.frequency
+        if step < due and last < due:
+            warnings.warn(
+                f"fit will run steps {first} to {last}, but the schedule first "
+                f"prunes at step {due}: {last} < {due}, so nothing will be "
+                f"pruned; train for epochs >= {epochs_for(due)}",
+                PruningScheduleWarning,
+                stacklevel=5,
+            )
+        return
+    last_due = s.last_pruning_step()
+    if last_due is None:  # cannot happen: begin_step <= end_step
+        return
+    if last_due == 0:
+        warnings.warn(
+            "the schedule prunes only at step 0, which is never a training "
+            "step (the k-th batch is step k): nothing will be pruned",
+            PruningScheduleWarning,
+            stacklevel=5,
+        )
+        return
+    final = float(s.sparsity_at(last_due))
+    if step < last_due and last < last_due:
+        reached = s.last_pruning_step(last)
+        if reached is None or reached < 1:
+            outcome = "so nothing will be pruned"
+        else:
+            outcome = (
+                f"so the sparsity reaches {float(s.sparsity_at(reached)):.3g} "
+                f"(at step {reached}) instead of {final:.3g}"
+            )
+        warnings.warn(
+            f"fit will run steps {first} to {last} ({n_run} steps), but the "
+            f"schedule prunes until step {last_due} (end_step={s.end_step}): "
+            f"{last} < {last_due}, {outcome}; train for epochs >= "
+            f"{epochs_for(last_due)}, or end the schedule earlier",
+            PruningScheduleWarning,
+            stacklevel=5,
+        )
+    end_value = float(s.sparsity_at(s.end_step))
+    if last_due != s.end_step and final != end_value and step < last_due:
+        warnings.warn(
+            f"end_step - begin_step = {s.end_step - s.begin_step} is not a "
+            f"multiple of frequency = {s.frequency}: the last pruning step is "
+            f"{last_due}, at sparsity {final:.7g}, so the final sparsity "
+            f"{end_value:.7g} is never applied",
+            PruningScheduleWarning,
+            stacklevel=5,
+        )

@@ -2,6 +2,7 @@
 atomic saves, ModelCheckpoint, and malformed files refused with a clear error."""
 
 import json
+import math
 import os
 import struct
 import subprocess
@@ -488,8 +489,8 @@ def test_modelcheckpoint_bad_filepath_key(tmp_path):
     ("kwargs", "error", "match"),
     [
         ({"every": 0}, ValueError, r"every must be an int in \[1, inf\); got 0"),
-        ({"every": 1.5}, ValueError, "every must be an int"),
-        ({"every": True}, ValueError, "every must be an int"),
+        ({"every": 1.5}, TypeError, r"every must be an int in \[1, inf\); got 1.5"),
+        ({"every": True}, TypeError, r"every must be an int in \[1, inf\); got True"),
         ({"mode": "low"}, ValueError, "mode must be one of"),
         ({"save_best_only": 1}, TypeError, "save_best_only must be a bool"),
         ({"filepath": "c-{epoch.npz"}, ValueError, "must be a valid format string"),
@@ -503,7 +504,10 @@ def test_modelcheckpoint_validation(tmp_path, kwargs, error, match):
 
 
 def test_modelcheckpoint_accepts_boundaries(tmp_path):
-    ModelCheckpoint(tmp_path / "c.npz", every=1, mode="max", save_best_only=True)
+    cb = ModelCheckpoint(tmp_path / "c.npz", every=1, mode="max", save_best_only=True)
+    assert (cb.every, cb.mode, cb.save_best_only) == (1, "max", True)
+    assert cb.best == -math.inf  # mode="max": any first value improves on it
+    assert cb.filepath == str(tmp_path / "c.npz") and cb.last_path is None
 
 
 # ---------------------------------------------------------------- malformed files
@@ -621,7 +625,7 @@ BAD = {
         lambda a: _with_header(
             a, lambda h: h["compile"]["optimizer"]["config"].update(beta_1=2.0)
         ),
-        r"beta_1 must be a float in \[0.0, 1.0\)",
+        r"beta_1 must be a float in \[0, 1\)",
     ),
     "unknown optimizer": (
         lambda a: _with_header(

@@ -134,7 +134,7 @@ def test_activation_registry():
 
 @pytest.mark.parametrize("alpha", ["0.1", None])
 def test_leaky_relu_rejects_bad_alpha(alpha):
-    with pytest.raises(TypeError, match="alpha must be a float"):
+    with pytest.raises(TypeError, match="alpha must be a finite float"):
         LeakyReLU(alpha)
 
 

@@ -279,7 +279,7 @@ def test_bad_fit_arguments(compiled, kwargs, match):
         (([], 3), ValueError, "layers must be a non-empty sequence"),
         (([sc.Dense(2)], 0), ValueError, r"input_dim must be an int in \[1, inf\)"),
         (([sc.Dense(2)], 3.0), TypeError, "input_dim must be an int"),
-        (([np.zeros(2)], 3), TypeError, "layers must contain Layer instances"),
+        (([np.zeros(2)], 3), TypeError, r"layers\[0\] must be a Layer"),
     ],
 )
 def test_bad_constructor_arguments(args, exc, match):

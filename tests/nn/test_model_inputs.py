@@ -94,7 +94,10 @@ def test_large_but_representable_values_accepted():
     x[0, 0] = 3e38  # float32 max is 3.4e38
     model = make_model(dtype="float64")
     model.fit(x, y, epochs=1, verbose=0)  # float64 model: any float64 is fine
-    make_model()._prepare_x(x, "x")  # fits float32
+    assert model.dtype == np.float64
+    assert all(np.isfinite(w).all() for w in model.weights().values())
+    prepared = make_model()._prepare_x(x, "x")  # fits float32
+    assert prepared.dtype == np.float32 and prepared[0, 0] == np.float32(3e38)
 
 
 def test_int_and_bool_inputs_accepted():

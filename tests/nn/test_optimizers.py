@@ -95,14 +95,14 @@ def test_bad_learning_rate(lr):
 
 @pytest.mark.parametrize("beta", [-0.1, 1.0, 1.5])
 def test_bad_beta(beta):
-    with pytest.raises(ValueError, match=r"beta_1 must be a float in \[0.0, 1.0\)"):
+    with pytest.raises(ValueError, match=r"beta_1 must be a float in \[0, 1\)"):
         Adam(beta_1=beta)
 
 
 def test_bad_types_and_names():
     with pytest.raises(TypeError, match="learning_rate must be a float"):
         SGD("0.1")
-    with pytest.raises(ValueError, match=r"momentum must be a float in \[0.0, 1.0\)"):
+    with pytest.raises(ValueError, match=r"momentum must be a float in \[0, 1\)"):
         SGD(momentum=1.0)
     with pytest.raises(TypeError, match="nesterov must be a bool"):
         SGD(nesterov=1)

@@ -172,9 +172,9 @@ def test_last_pruning_step():
 # ----------------------------------------------------------------------- validation
 @pytest.mark.parametrize("value", [0.0, 0.5, 0.99, 0])
 def test_sparsity_accepted(value):
-    ConstantSparsity(value, 0)
-    PolynomialDecay(value, 0.5, 0, 10)
-    PolynomialDecay(0.5, value, 0, 10)
+    assert ConstantSparsity(value, 0)(0) == (True, float(value))
+    assert PolynomialDecay(value, 0.5, 0, 10).initial_sparsity == value
+    assert PolynomialDecay(0.5, value, 0, 10, frequency=5)(10) == (True, float(value))
 
 
 @pytest.mark.parametrize("value", [-0.001, 1.0, 1.5, float("nan"), float("inf")])
