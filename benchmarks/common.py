@@ -1,7 +1,8 @@
 """Seeded data builders for the benchmarks (cached: each network is built once).
 
-The builders themselves live in :mod:`sparsecore.bench` so that the
-``sparsecore bench`` command uses the very same data.
+The builders themselves live in :mod:`sparsecore.bench.networks` (re-exported
+by :mod:`sparsecore.bench`) so that the ``sparsecore bench`` command uses the
+very same data.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ sys.path.insert(0, _HERE)
 from common import batch_input, tutorial  # noqa: E402
 
 from sparsecore import bench  # noqa: E402
+from sparsecore.bench.methods import build_method  # noqa: E402
 
 
 class Inference:
@@ -39,7 +40,7 @@ class Inference:
 
     def setup(self, sparsity: float, batch: int, method: str) -> None:
         layers = tutorial(sparsity)
-        fn = bench._build_method(method, layers, batch, "float32", None)
+        fn = build_method(method, layers, batch, "float32", None)
         if fn is None:
             raise NotImplementedError(f"{method} is not available here")
         self.fn, self.x = fn, batch_input(batch)
@@ -58,7 +59,7 @@ class StructuredInference(Inference):
 
     def setup(self, batch: int, method: str) -> None:  # type: ignore[override]
         layers = tutorial(bench.STRUCTURED_SPARSITY, structured=True)
-        fn = bench._build_method(method, layers, batch, "float32", None)
+        fn = build_method(method, layers, batch, "float32", None)
         if fn is None:
             raise NotImplementedError(f"{method} is not available here")
         self.fn, self.x = fn, batch_input(batch)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import platform
 import statistics
 import sys
 import time
@@ -29,6 +28,9 @@ from typing import Any
 import numpy as np
 
 import sparsecore as sc
+from sparsecore._text import format_table
+from sparsecore.bench import environment as sparsecore_environment
+from sparsecore.runtime import atomic_write
 
 N_SAMPLES, N_FEATURES, BATCH = 8000, 1000, 1024
 
@@ -138,39 +140,19 @@ class TorchEpoch:
 
 
 def environment() -> dict[str, Any]:
-    env: dict[str, Any] = {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "machine": platform.machine(),
-        "processor": _cpu_name(),
-    }
-    try:
-        import threadpoolctl
+    """The environment record of every sparsecore result, plus torch's threads.
 
-        env["blas"] = [
-            f"{p['internal_api']} {p.get('version')} ({p['num_threads']} threads)"
-            for p in threadpoolctl.threadpool_info()
-        ]
-    except ImportError:
-        pass
+    Torch trains here with its own thread pool, which threadpoolctl (the
+    record's ``blas threads``) does not see.
+    """
+    env: dict[str, Any] = sparsecore_environment()
     try:
         import torch
 
-        env["torch"] = f"{torch.__version__} ({torch.get_num_threads()} threads)"
+        env["torch threads"] = str(torch.get_num_threads())
     except ImportError:
-        env["torch"] = "not installed"
-    return env
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
         pass
-    return platform.processor() or "unknown"
+    return env
 
 
 def run(rounds: int, epochs_per_sample: int, pause: float) -> dict[str, list[float]]:
@@ -211,15 +193,13 @@ def report(times: dict[str, list[float]], env: dict[str, Any], cmd: str) -> str:
         "",
         f"Command: `{cmd}`",
         "",
-        "| variant | median s/epoch | min | max | ratio to sparsecore dense |",
-        "|---|---|---|---|---|",
     ]
-    for k, v in times.items():
-        lines.append(
-            f"| {k} | {med[k]:.3f} | {min(v):.3f} | {max(v):.3f} | "
-            f"{med[k] / base:.3f} |"
-        )
-    lines.append("")
+    table = [("variant", "median s/epoch", "min", "max", "ratio to sparsecore dense")]
+    table += [
+        (k, f"{med[k]:.3f}", f"{min(v):.3f}", f"{max(v):.3f}", f"{med[k] / base:.3f}")
+        for k, v in times.items()
+    ]
+    lines += [format_table(table, markdown=True), ""]
     if "torch" in med:
         lines.append(
             f"sparsecore dense / torch: **{base / med['torch']:.3f}x** "
@@ -252,8 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     text = report(times, environment(), cmd.strip())
     if args.markdown:  # written first: a closed stdout must not lose the results
-        with open(args.markdown, "w") as f:
-            f.write(text)
+        with atomic_write(args.markdown) as f:
+            f.write(text.encode())
     print(text)
 
 

@@ -100,13 +100,17 @@ def test_bool_choice_seed_pair_axis():
     with pytest.raises(TypeError, match="^b must be a bool; got 1$"):
         validate_bool("b", 1)
     assert validate_choice("m", "max", ("min", "max")) == "max"
-    with pytest.raises(ValueError, match=r"^m must be one of \['max', 'min'\]; got 'x'$"):
+    with pytest.raises(
+        ValueError, match=r"^m must be one of \['max', 'min'\]; got 'x'$"
+    ):
         validate_choice("m", "x", ("min", "max"))
     with pytest.raises(ValueError, match="must be one of"):
         validate_choice("m", ["unhashable"], {"a"})
     assert validate_seed("seed", None) is None
     assert validate_seed("seed", 2**63 - 1) == 2**63 - 1
-    with pytest.raises(ValueError, match=r"seed must be None or an int in \[0, 2\*\*63\)"):
+    with pytest.raises(
+        ValueError, match=r"seed must be None or an int in \[0, 2\*\*63\)"
+    ):
         validate_seed("seed", 2**63)
     with pytest.raises(TypeError, match="seed must be None or an int"):
         validate_seed("seed", True)
@@ -122,7 +126,9 @@ def test_bool_choice_seed_pair_axis():
 
 def test_array_kinds():
     assert validate_array("x", [[1, 2]]).dtype.kind == "i"
-    with pytest.raises(TypeError, match=r"x must be a real numeric array \(bool, int or"):
+    with pytest.raises(
+        TypeError, match=r"x must be a real numeric array \(bool, int or"
+    ):
         validate_array("x", ["a"])
     with pytest.raises(ValueError, match="x must be a rectangular numeric array"):
         validate_array("x", [[1, 2], [3]])

@@ -28,6 +28,7 @@ def assert_drawn(path, min_size=(300, 400)):
     colours = {tuple(c) for c in (rgb[~background] * 8).astype(int).reshape(-1, 3)}
     assert len(colours) >= 4, f"only {len(colours)} colours: a blank or flat image"
 
+
 try:
     import matplotlib  # noqa: F401
 

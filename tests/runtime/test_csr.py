@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from tests.runtime.rt_helpers import backends
 
 from sparsecore.runtime import csr
 from sparsecore.runtime.csr import CSRMatrix, get_kernel, parallel_rows
+from tests.runtime.rt_helpers import backends
 
 
 def _sparse(rng, shape, density, dtype=np.float32):

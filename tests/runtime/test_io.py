@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.runtime.rt_helpers import ACTS, random_layers, tutorial_layers
 
 from sparsecore.runtime import SparseFormatError, SparseModel
 from sparsecore.runtime.atomic import atomic_savez
+from tests.runtime.rt_helpers import ACTS, random_layers, tutorial_layers
 
 
 def _model(fmt="csr", dtype="float32", seed=0):

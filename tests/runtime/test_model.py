@@ -4,6 +4,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+from sparsecore.runtime import SparseModel, compact_layers
+from sparsecore.runtime.auto import auto_max_density
 from tests.runtime.rt_helpers import (
     ACTS,
     backends,
@@ -12,9 +15,6 @@ from tests.runtime.rt_helpers import (
     random_layers,
     tolerances,
 )
-
-from sparsecore.runtime import SparseModel, compact_layers
-from sparsecore.runtime.auto import auto_max_density
 
 
 @st.composite

@@ -1,34 +1,11 @@
-"""Inference benchmark: sparse vs dense forward passes, measured side by side.
+"""The inference sweep: every method timed on every (sparsity, batch, dtype) cell.
 
-The sweep builds the tutorial network (1000 -> 1024 -> 1024 -> 1, ReLU),
-magnitude-prunes every kernel to each sparsity (exactly ``k`` kept, as
-sparsecore's masks), optionally prunes whole hidden neurons (structured), and
-times several ways of running the same forward pass on the same input, in the
-same process, interleaved:
-
-``numpy_dense``  ``x @ W + b``, ReLU in place: the baseline every speedup is over.
-``scipy_naive``  ``x @ scipy.sparse.csr_matrix(W) + b``: what a user would write.
-``sc_csr``       :class:`~sparsecore.runtime.SparseModel`, every layer CSR,
-                 fastest backend available (numba if installed, else scipy).
-``sc_auto``      ``SparseModel(format="auto", batch_size=batch)``.
-``sc_scipy``     CSR layers with the scipy backend.
-``sc_numpy``     CSR layers with the pure NumPy backend (skipped where
-                 nnz * batch > 6e7: it would take seconds per call).
-``sc_dense``     Compacted dense layers (transposed GEMV/GEMM).
-``torch_dense``  ``torch.nn.functional.linear`` (when torch is importable).
-``torch_csr``    ``torch.sparse.mm`` on a CSR tensor (when torch is importable;
-                 skipped like ``sc_numpy``).
-
-Every method is warmed up, then timed in rounds: each round times every
-method once (in a shuffled order, torch last), each sample running the
-method enough times to last ~``min_time`` seconds; the median over rounds is
-reported. The CLI (``sparsecore bench``) and ``benchmarks/inference.py`` call
-:func:`run_inference_sweep`, :func:`format_table` and :func:`write_csv`.
-
-The parts live in sibling modules and are re-exported here: the network and
-its input (``_bench_data``), the methods (``_bench_methods``), the timing
-(``_bench_timing``), the calibration of the ``format="auto"`` rule
-(``_bench_calibrate``) and the tables and files (``_bench_report``).
+:func:`run_inference_sweep` builds the pruned network of each cell
+(:mod:`sparsecore.bench.networks`), checks every method of
+:mod:`sparsecore.bench.methods` against ``numpy_dense`` on it, times them side
+by side with :func:`sparsecore.bench.timing.time_interleaved`, re-runs the
+cells that other load disturbed, and returns one row per (cell, method) for
+:mod:`sparsecore.bench.report`.
 """
 
 from __future__ import annotations
@@ -40,44 +17,20 @@ from typing import Any
 
 import numpy as np
 
-from ._bench_calibrate import break_even_densities, calibrate_auto
-from ._bench_data import (
+from sparsecore._checks import validate_int
+from sparsecore.bench.methods import METHODS, build_method, numpy_dense
+from sparsecore.bench.networks import (
     DEFAULT_BATCHES,
     DEFAULT_SPARSITIES,
     STRUCTURED_SPARSITY,
-    TUTORIAL_WIDTHS,  # noqa: F401 - kept as bench.TUTORIAL_WIDTHS
-    _cached_layers,
-    file_sizes,
+    TUTORIAL_WIDTHS,
+    cached_layers,
     make_input,
-    pruned_tutorial_layers,
 )
-from ._bench_methods import METHODS, _build_method, _numpy_dense
-from ._bench_report import (
-    environment,
-    explain,
-    format_table,
-    write_csv,
-    write_markdown,
-)
-from ._bench_timing import _read_bandwidth, _time_interleaved
-from .runtime import SparseModel
+from sparsecore.bench.timing import Timings, read_bandwidth, time_interleaved
+from sparsecore.runtime import SparseModel
 
-__all__ = [
-    "DEFAULT_BATCHES",
-    "DEFAULT_SPARSITIES",
-    "METHODS",
-    "break_even_densities",
-    "calibrate_auto",
-    "environment",
-    "explain",
-    "file_sizes",
-    "format_table",
-    "make_input",
-    "pruned_tutorial_layers",
-    "run_inference_sweep",
-    "write_csv",
-    "write_markdown",
-]
+__all__ = ["run_inference_sweep"]
 
 
 def run_inference_sweep(
@@ -93,6 +46,8 @@ def run_inference_sweep(
     seed: int = 0,
     retries: int = 2,
     progress: Callable[[str], None] | None = None,
+    widths: Sequence[int] = TUTORIAL_WIDTHS,
+    timer: Callable[..., Timings] = time_interleaved,
 ) -> list[dict[str, Any]]:
     """Time every method on every (sparsity, batch, dtype) cell.
 
@@ -120,6 +75,13 @@ def run_inference_sweep(
         the difference is other load). The least disturbed run is kept.
     progress : callable, optional
         Called with a one-line message per finished cell.
+    widths : sequence of int, default=TUTORIAL_WIDTHS
+        The network's layer widths, input first (at least two, each >= 1):
+        the tutorial's 1000 -> 1024 -> 1024 -> 1, or a smaller one.
+    timer : callable, default=time_interleaved
+        Times a cell: called as ``timer(fns, repeats, min_time=..., seed=...)``
+        and returns :class:`~sparsecore.bench.timing.Timings` (another timer
+        with that signature, e.g. a fake one in a test of the re-runs).
 
     Returns
     -------
@@ -131,8 +93,14 @@ def run_inference_sweep(
         ``numpy_dense`` time over the method's time in the same cell;
         ``spread`` is the samples' interquartile range over their median.
     """
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an int >= 1; got {repeats!r}")
+    repeats = validate_int("repeats", repeats, 1)
+    net = tuple(widths)
+    if len(net) < 2:
+        raise ValueError(
+            f"widths must have at least 2 ints (input and output); got {widths!r}"
+        )
+    for i, n in enumerate(net):
+        validate_int(f"widths[{i}]", n, 1)
     methods = list(dict.fromkeys(["numpy_dense", *methods]))
     for m in methods:
         if m not in METHODS:
@@ -140,7 +108,7 @@ def run_inference_sweep(
     cells: list[tuple[float, bool]] = [(float(s), False) for s in sparsities]
     if structured:
         cells.append((STRUCTURED_SPARSITY, True))
-    bw = _read_bandwidth()
+    bw = read_bandwidth()
     rows: list[dict[str, Any]] = []
     # torch's OpenMP threads spin after each call and fight OpenBLAS's threads
     # for the 2 cores when the two alternate (measured: numpy dense 5-40x
@@ -156,7 +124,9 @@ def run_inference_sweep(
         anchor = "numpy_dense" if phase == 0 else "torch_dense"
         results: dict[tuple[Any, ...], dict[str, Any]] = {}
         for key in plan:
-            res = _run_cell(phase_methods, *key, threads, repeats, min_time, seed)
+            res = _run_cell(
+                phase_methods, *key, threads, repeats, min_time, seed, net, timer
+            )
             if res is None:
                 continue
             results[key] = res
@@ -178,7 +148,14 @@ def run_inference_sweep(
             ]
             for key in redo:
                 res = _run_cell(
-                    phase_methods, *key, threads, repeats, min_time, seed + attempt + 1
+                    phase_methods,
+                    *key,
+                    threads,
+                    repeats,
+                    min_time,
+                    seed + attempt + 1,
+                    net,
+                    timer,
                 )
                 if (
                     res is not None
@@ -209,15 +186,17 @@ def _run_cell(
     repeats: int,
     min_time: float,
     seed: int,
+    widths: tuple[int, ...],
+    timer: Callable[..., Timings],
 ) -> dict[str, Any] | None:
     """Build, check and time ``methods`` on one cell."""
-    layers = _cached_layers(sparsity, struct, dtype)
+    layers = cached_layers(sparsity, struct, dtype, widths)
     x = make_input(batch, layers[0][0].shape[0], dtype)
     fns: dict[str, Callable[[], Any]] = {}
     info: dict[str, str] = {}
     kept: dict[str, int] = {}
     for m in methods:
-        f = _build_method(m, layers, batch, dtype, threads)
+        f = build_method(m, layers, batch, dtype, threads)
         if f is None:
             continue
         fns[m] = functools.partial(f, x)
@@ -228,16 +207,16 @@ def _run_cell(
             kept[m] = sum(layer.nnz for layer in owner.layers)
     if not fns:
         return None
-    ref = _numpy_dense(layers)(x)
+    ref = numpy_dense(layers)(x)
     tol = 1e-3 if dtype == "float32" else 1e-9
     for m, fn in fns.items():  # warm up, and check the outputs
         out = np.asarray(fn(), dtype=np.float64)
         if not np.allclose(out, ref, rtol=tol, atol=tol):
             raise RuntimeError(f"{m} disagrees with numpy_dense")
-    samples = _time_interleaved(fns, repeats, min_time, seed)
+    timings = timer(fns, repeats, min_time=min_time, seed=seed)
     return {
-        "samples": samples,
-        "median": {m: float(np.median(ts)) for m, ts in samples.items()},
+        "samples": timings.samples,
+        "median": timings.median,
         "info": info,
         "kept": kept,
         "nnz": sum(int(np.count_nonzero(w)) for w, _, _ in layers),

@@ -1,28 +1,30 @@
 """Reporting a sweep: the speedup table, CSV and markdown files, and notes.
 
 The rows are those of :func:`sparsecore.bench.run_inference_sweep`; the
-targets for ``sc_auto`` are :data:`TARGETS`.
+targets for ``sc_auto`` are :data:`TARGETS`. Tables are laid out by
+:func:`sparsecore._text.format_table`, the header's environment is
+:func:`sparsecore._environment.environment`, and files are written atomically
+(:func:`sparsecore.runtime.atomic.atomic_write`).
 """
 
 from __future__ import annotations
 
 import csv
-import datetime
+import io
 import os
-import platform
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ._bench_data import STRUCTURED_SPARSITY, file_sizes
-from ._bench_methods import METHODS
-from .runtime.csr import available_backends
+from sparsecore import _text
+from sparsecore._environment import environment
+from sparsecore.bench.methods import METHODS
+from sparsecore.bench.networks import STRUCTURED_SPARSITY, TUTORIAL_WIDTHS, file_sizes
+from sparsecore.runtime.atomic import atomic_write
 
 __all__ = [
     "TARGETS",
-    "environment",
     "explain",
     "format_table",
     "write_csv",
@@ -38,46 +40,6 @@ TARGETS: dict[tuple[bool, float, int | None], float] = {
     (False, 0.95, 256): 1.5,
     (True, STRUCTURED_SPARSITY, None): 3.0,
 }
-
-
-def environment() -> dict[str, str]:
-    """Machine and library versions, for the results' header."""
-    env: dict[str, str] = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime(
-            "%Y-%m-%d %H:%M UTC"
-        ),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpus": str(os.cpu_count()),
-        "numpy": np.__version__,
-    }
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    env["cpu"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    for mod in ("scipy", "numba", "torch"):
-        try:
-            env[mod] = __import__(mod).__version__
-        except ImportError:
-            env[mod] = "not installed"
-    try:
-        cfg = np.show_config(mode="dicts")
-        blas = cfg["Build Dependencies"]["blas"]
-        env["blas"] = f"{blas.get('name')} {blas.get('version')}"
-    except Exception:  # noqa: BLE001 - informational only
-        pass
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        if var in os.environ:
-            env[var] = os.environ[var]
-    if hasattr(os, "getloadavg"):
-        env["load average"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    env["sparsecore backends"] = ", ".join(available_backends())
-    return env
 
 
 def _target(row: dict[str, Any]) -> float | None:
@@ -108,7 +70,7 @@ def format_table(rows: Sequence[dict[str, Any]], *, markdown: bool = True) -> st
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
     cells = _group_cells(rows)
     head = ["sparsity", "batch", "dtype", "dense us", *methods, "target (auto)"]
-    lines = []
+    lines = [head]
     for key in sorted(cells):
         dtype, struct, sparsity, batch = key
         c = cells[key]
@@ -131,17 +93,9 @@ def format_table(rows: Sequence[dict[str, Any]], *, markdown: bool = True) -> st
         else:
             vals.append("")
         lines.append(vals)
-    if markdown:
-        out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        out += ["| " + " | ".join(v) + " |" for v in lines]
-        return "\n".join(out)
-    widths = [max(len(h), *(len(v[i]) for v in lines)) for i, h in enumerate(head)]
-    out = ["  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True))]
-    out += [
-        "  ".join(v.rjust(w) for v, w in zip(vals, widths, strict=True))
-        for vals in lines
-    ]
-    return "\n".join(out)
+    # Every column right-aligned (numbers), no rule under the header: as the
+    # table has always looked in the CLI and the committed results.
+    return _text.format_table(lines, "r" * len(head), rules=(), markdown=markdown)
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> None:
@@ -149,11 +103,13 @@ def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> N
     if not rows:
         raise ValueError("rows must not be empty")
     fields = list(rows[0])
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        for r in rows:
-            w.writerow(r)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=fields)
+    w.writeheader()
+    for r in rows:
+        w.writerow(r)
+    with atomic_write(path) as f:
+        f.write(buf.getvalue().encode())
 
 
 def write_markdown(
@@ -169,8 +125,7 @@ def write_markdown(
     parts = ["# Inference benchmark: speedup over NumPy dense (same run)", ""]
     if command:
         parts += [f"Command: `{command}`", ""]
-    parts += ["| | |", "|---|---|"]
-    parts += [f"| {k} | {v} |" for k, v in env.items()]
+    parts += [_text.format_table([("", ""), *env.items()], "ll", markdown=True)]
     parts += [
         "",
         "Speedup = numpy_dense time / the method's time, same cell, same run",
@@ -183,20 +138,23 @@ def write_markdown(
     ]
     if notes:
         parts += [notes.rstrip(), ""]
-    with open(path, "w") as f:
-        f.write("\n".join(parts))
+    with atomic_write(path) as f:
+        f.write("\n".join(parts).encode())
 
 
-def explain(rows: Sequence[dict[str, Any]]) -> str:
+def explain(
+    rows: Sequence[dict[str, Any]], *, widths: Sequence[int] = TUTORIAL_WIDTHS
+) -> str:
     """Notes for the report: the auto rule and what limits each targeted cell.
 
     For every cell the issue sets a target for, says whether ``sc_auto`` met
     it, the bytes the dense and CSR weights occupy, the measured nanoseconds
     per nonzero and batch column of the best sparsecore CSR method, what the
     target would need, and the dense time against the single-thread
-    cache-bandwidth floor measured in the same run.
+    cache-bandwidth floor measured in the same run; then the file sizes of the
+    90 %-sparse network of `widths` (the sweep's network: pass the same).
     """
-    from .runtime.auto import AUTO_BATCHES, AUTO_MAX_DENSITY
+    from sparsecore.runtime.auto import AUTO_BATCHES, AUTO_MAX_DENSITY
 
     lines = [
         "## How format='auto' chooses",
@@ -266,8 +224,13 @@ def explain(rows: Sequence[dict[str, Any]]) -> str:
                 f"(the target needs <= {need:.3f})."
             )
         lines.append(text)
-    sizes = file_sizes(0.9)
-    lines += ["", "## Size of the 90 %-sparse tutorial model (bytes)", ""]
+    sizes = file_sizes(0.9, widths=widths)
+    network = (
+        "tutorial model"
+        if tuple(widths) == TUTORIAL_WIDTHS
+        else "model " + " -> ".join(str(n) for n in widths)
+    )
+    lines += ["", f"## Size of the 90 %-sparse {network} (bytes)", ""]
     lines += [
         f"- {k}: {v:,} ({v / sizes['dense_float32']:.3f}x dense)"
         for k, v in sizes.items()

@@ -1,63 +1,42 @@
-"""The tutorial's experiment: the same network trained dense and pruned, compared.
+"""The experiment's data and train stages, and :func:`run_experiment`.
 
-This is what ``sparsecore demo`` runs. It reproduces the TensorFlow Model
-Optimization pruning tutorial with sparsecore's three stages:
+1. **data** (:func:`load_data`) -- ``make_regression(...)``, x divided by its
+   per-column max |x|, y by max |y|, ``train_test_split(...)``.
+2. **train** (:func:`build_model`, then ``_train`` once per run) -- the
+   tutorial network, once dense and once with a :class:`~sparsecore.prune.Pruner`,
+   both from the same initial weights and the same batches.
+3. **deploy** -- :func:`sparsecore.experiment.deploy.deploy`.
 
-1. **data** -- ``make_regression(10000, 1000, n_informative=500, noise=3,
-   random_state=0)``; x divided by its per-column max |x|, y by max |y|;
-   ``train_test_split(test_size=0.2, random_state=42)``.
-2. **train** -- 1000 -> 1024 (he_normal) -> ReLU -> 1024 -> ReLU -> 1, MSE,
-   Adam(1e-3), batch 1024, once dense and once with a :class:`Pruner` on
-   ``PolynomialDecay(0.0, 0.75, begin_step=1000, end_step=5000)``, both from
-   the same initial weights and the same batches.
-3. **deploy** -- the pruned model as a :class:`SparseModel`: file sizes (dense
-   ``.npz``, CSR ``.npz``, compressed) and inference time against the dense
-   path at batch 1 and 1024.
-
-Every number is overridable through :class:`ExperimentConfig`;
-:meth:`ExperimentConfig.quick` is a small version (under a minute on two
-cores) that runs the same code path.
-
-This module holds the data and train stages and :func:`run_experiment`; the
-settings are in :mod:`sparsecore._experiment_config`, the deploy stage in
-:mod:`sparsecore._experiment_deploy` and the result (JSON, table) in
-:mod:`sparsecore._experiment_result`.
+:func:`run_experiment` chains them and fills an
+:class:`~sparsecore.experiment.result.ExperimentResult` (the environment record
+is :func:`sparsecore._environment.environment`).
 
 Examples
 --------
 >>> from sparsecore.experiment import ExperimentConfig, run_experiment
 >>> result = run_experiment(ExperimentConfig.quick(), log=print)  # doctest: +SKIP
 >>> print(result.table())  # doctest: +SKIP
->>> result.to_dict()["pruned"]["final_val_loss"]  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import math
 import os
-import platform
-import sys
 import time
 from typing import Any
 
 import numpy as np
 
-from sparsecore._experiment_config import ExperimentConfig
-from sparsecore._experiment_deploy import Log, deploy
-from sparsecore._experiment_result import ExperimentResult, RunResult
-from sparsecore._version import __version__
+from sparsecore._checks import validate_type
+from sparsecore._environment import environment
 from sparsecore.data import make_regression, train_test_split
+from sparsecore.experiment.config import ExperimentConfig
+from sparsecore.experiment.deploy import Log, deploy
+from sparsecore.experiment.result import ExperimentResult, RunResult
 from sparsecore.nn import Adam, Callback, Dense, ReLU, Sequential
 from sparsecore.prune import Pruner, sparsity_report
 
-__all__ = [
-    "ExperimentConfig",
-    "ExperimentResult",
-    "RunResult",
-    "build_model",
-    "load_data",
-    "run_experiment",
-]
+__all__ = ["build_model", "load_data", "run_experiment"]
 
 
 # --------------------------------------------------------------------- stages
@@ -149,21 +128,6 @@ class _EpochLog(Callback):
         self.log("  ".join(parts))
 
 
-def _environment() -> dict[str, str]:
-    env = {
-        "sparsecore": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "machine": platform.machine(),
-        "platform": platform.platform(),
-        "cpus": str(os.cpu_count()),
-    }
-    scipy = sys.modules.get("scipy")
-    if scipy is not None:
-        env["scipy"] = str(scipy.__version__)
-    return env
-
-
 def _train(
     label: str,
     model: Sequential,
@@ -172,6 +136,12 @@ def _train(
     log: Log | None,
     pruner: Pruner | None,
 ) -> RunResult:
+    """The train stage: one ``fit`` of `model` (with `pruner` when given).
+
+    ``data`` is :func:`load_data`'s ``(x_train, x_test, y_train, y_test)``; the
+    test set is the validation data. ``fit`` is seeded with ``config.seed``,
+    so two calls see the same batches.
+    """
     x_train, x_test, y_train, y_test = data
     callbacks: list[Callback] = [] if pruner is None else [pruner]
     if log is not None:
@@ -236,8 +206,7 @@ def run_experiment(
     so until the schedule first prunes they are identical, step for step.
     """
     config = ExperimentConfig() if config is None else config
-    if not isinstance(config, ExperimentConfig):
-        raise TypeError(f"config must be an ExperimentConfig; got {config!r}")
+    validate_type("config", config, ExperimentConfig, "an ExperimentConfig")
     save = None if save_dir is None else os.fspath(save_dir)
     if save is not None and not os.path.isdir(save):
         raise ValueError(f"save_dir must be an existing folder; got {save!r}")
@@ -304,5 +273,5 @@ def run_experiment(
         inference=inference,
         max_abs_diff=diff,
         wall_seconds=time.perf_counter() - start,
-        environment=_environment(),
+        environment=environment(),
     )

@@ -1,6 +1,8 @@
 """The timed methods: one forward-pass callable per way of running the network.
 
-See :mod:`sparsecore.bench` for what each name in :data:`METHODS` measures.
+:func:`build_method` makes the callable for each name in :data:`METHODS`;
+see :mod:`sparsecore.bench` for what each measures. :func:`numpy_dense` is
+the baseline every speedup is over.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from ._bench_data import Layers
-from .runtime import SparseModel
-from .runtime.csr import available_backends
+from sparsecore.bench.networks import Layers
+from sparsecore.runtime import SparseModel
+from sparsecore.runtime.csr import available_backends
 
-__all__ = ["METHODS", "SLOW_METHOD_MAX_WORK"]
+__all__ = ["METHODS", "SLOW_METHOD_MAX_WORK", "build_method", "numpy_dense"]
 
 METHODS = (
     "numpy_dense",
@@ -30,7 +32,21 @@ METHODS = (
 )
 
 
-def _numpy_dense(layers: Layers) -> Callable[[np.ndarray], np.ndarray]:
+def numpy_dense(layers: Layers) -> Callable[[np.ndarray], np.ndarray]:
+    """``x @ W + b`` per layer, ReLU in place: the baseline forward pass.
+
+    Parameters
+    ----------
+    layers : Layers
+        ``(kernel (n_in, n_out), bias (n_out,), activation)`` per layer.
+
+    Returns
+    -------
+    callable(x) -> ndarray
+        Maps ``x`` of shape ``(batch, n_in)`` to ``(batch, n_out)`` of the
+        last layer.
+    """
+
     def run(x: np.ndarray) -> np.ndarray:
         h = x
         for w, b, act in layers:
@@ -97,17 +113,38 @@ SLOW_METHOD_MAX_WORK = 60_000_000
 _SLOW_METHODS = ("sc_numpy", "torch_csr")
 
 
-def _build_method(
+def build_method(
     method: str, layers: Layers, batch: int, dtype: str, threads: int | None
 ) -> Callable[[np.ndarray], Any] | None:
-    """The callable for ``method``, or None when it cannot run here."""
+    """The forward-pass callable for ``method``, or None when it cannot run here.
+
+    Parameters
+    ----------
+    method : str
+        One of :data:`METHODS`.
+    layers : Layers
+        The network, ``(kernel (n_in, n_out), bias (n_out,), activation)`` per
+        layer.
+    batch : int
+        The batch size it will be called with (``format="auto"`` and the slow
+        methods' limit depend on it).
+    dtype : {'float32', 'float64'}
+    threads : int, optional
+        Threads for sparsecore's row splitting.
+
+    Returns
+    -------
+    callable(x) -> ndarray, or None
+        None when a library is missing or the method is one of the slow ones
+        on a cell with nnz * batch > :data:`SLOW_METHOD_MAX_WORK`.
+    """
     backs = available_backends()
     if method in _SLOW_METHODS:
         nnz = sum(int(np.count_nonzero(w)) for w, _, _ in layers)
         if nnz * batch > SLOW_METHOD_MAX_WORK:
             return None
     if method == "numpy_dense":
-        return _numpy_dense(layers)
+        return numpy_dense(layers)
     if method == "scipy_naive":
         return _scipy_naive(layers) if "scipy" in backs else None
     if method.startswith("torch_"):

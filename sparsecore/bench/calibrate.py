@@ -2,7 +2,8 @@
 
 ``python benchmarks/inference.py --calibrate`` runs :func:`calibrate_auto` and
 prints :func:`break_even_densities`, from which the table in
-:mod:`sparsecore.runtime._auto` was set.
+:mod:`sparsecore.runtime.auto` was set. The timing is
+:func:`sparsecore.bench.timing.time_interleaved`, as in the sweep.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from ._bench_data import DEFAULT_BATCHES, make_input
-from ._bench_timing import _time_interleaved
-from .runtime import SparseModel
-from .runtime.csr import available_backends
+from sparsecore.bench.networks import DEFAULT_BATCHES, make_input
+from sparsecore.bench.timing import time_interleaved
+from sparsecore.runtime import SparseModel
+from sparsecore.runtime.csr import available_backends
 
 __all__ = ["CALIBRATION_DENSITIES", "break_even_densities", "calibrate_auto"]
 
@@ -70,10 +71,10 @@ def calibrate_auto(
                     layer, format="csr", backend=be, compact=False, threads=threads
                 )
                 fns[be] = functools.partial(sm.predict, x)
-            samples = _time_interleaved(fns, repeats, min_time, 0)
-            t_dense = float(np.median(samples["dense"]))
+            median = time_interleaved(fns, repeats, min_time=min_time, seed=0).median
+            t_dense = median["dense"]
             for be in backends:
-                t = float(np.median(samples[be]))
+                t = median[be]
                 rows.append(
                     {
                         "backend": be,

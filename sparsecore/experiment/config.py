@@ -2,7 +2,8 @@
 
 The defaults are the TensorFlow Model Optimization pruning tutorial's;
 :meth:`ExperimentConfig.quick` is a small version that runs the same code
-path. :func:`sparsecore.experiment.run_experiment` takes one.
+path. :func:`sparsecore.experiment.run_experiment` takes one. The checks are
+:mod:`sparsecore._checks`' (``"<name> must be <constraint>; got <value>"``).
 """
 
 from __future__ import annotations
@@ -11,31 +12,11 @@ import dataclasses
 import math
 from typing import Any
 
-import numpy as np
-
+from sparsecore._checks import is_int, validate_choice, validate_float, validate_int
 from sparsecore.prune import PolynomialDecay, Pruner
 from sparsecore.prune.pruner import CRITERIA, SCOPES
 
 __all__ = ["ExperimentConfig"]
-
-
-def _check_int(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int; got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be an int in [{low}, inf); got {value!r}")
-
-
-def _check_float(name: str, value: Any, low: float, high: float, interval: str) -> None:
-    if isinstance(value, bool) or not isinstance(
-        value, (int, float, np.integer, np.floating)
-    ):
-        raise TypeError(f"{name} must be a float; got {value!r}")
-    ok = low <= value <= high if interval[-1] == "]" else low <= value < high
-    if interval[0] == "(":
-        ok = ok and value > low
-    if not ok:
-        raise ValueError(f"{name} must be a float in {interval}; got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,33 +73,25 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         for name in ("n_samples", "n_features", "epochs", "batch_size", "power"):
-            _check_int(name, getattr(self, name), 1)
+            validate_int(name, getattr(self, name), 1)
         for name in ("n_informative", "data_seed", "split_seed", "seed"):
-            _check_int(name, getattr(self, name), 0)
-        _check_float("noise", self.noise, 0.0, math.inf, "[0, inf)")
-        _check_float("test_size", self.test_size, 0.0, 1.0, "(0, 1)")
-        _check_float("learning_rate", self.learning_rate, 0.0, math.inf, "(0, inf)")
-        _check_float("timing_budget", self.timing_budget, 0.0, math.inf, "[0, inf)")
+            validate_int(name, getattr(self, name), 0)
+        validate_float("noise", self.noise, 0.0)
+        validate_float("test_size", self.test_size, 0.0, 1.0, low_open=True)
+        validate_float("learning_rate", self.learning_rate, 0.0, low_open=True)
+        validate_float("timing_budget", self.timing_budget, 0.0)
         if not isinstance(self.hidden, tuple) or not all(
-            isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1
-            for h in self.hidden
+            is_int(h) and h >= 1 for h in self.hidden
         ):
             raise ValueError(
                 f"hidden must be a tuple of ints in [1, inf); got {self.hidden!r}"
             )
-        if self.scope not in SCOPES:
-            raise ValueError(
-                f"scope must be one of {sorted(SCOPES)}; got {self.scope!r}"
-            )
-        allowed = sorted(set(CRITERIA) - {"nm"})
-        if self.criterion not in allowed:
-            raise ValueError(
-                f"criterion must be one of {allowed}; got {self.criterion!r}"
-            )
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(
-                f"dtype must be one of ['float32', 'float64']; got {self.dtype!r}"
-            )
+        validate_choice("scope", self.scope, SCOPES)
+        # 'nm' is left out: it applies a fixed N:M pattern once instead of
+        # following the schedule the experiment is about, and its group must
+        # divide every kernel's input size.
+        validate_choice("criterion", self.criterion, set(CRITERIA) - {"nm"})
+        validate_choice("dtype", self.dtype, ("float32", "float64"))
         self.schedule()  # validates the schedule arguments as tfmot does
         Pruner(self.schedule(), criterion=self.criterion, scope=self.scope, seed=0)
 

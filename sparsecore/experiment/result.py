@@ -1,7 +1,9 @@
 """What the experiment measured: :class:`ExperimentResult`, as JSON and as a table.
 
-:func:`sparsecore.experiment.run_experiment` fills one; :meth:`ExperimentResult.table`
-is the comparison ``sparsecore demo`` prints.
+:func:`sparsecore.experiment.run_experiment` fills one (a :class:`RunResult`
+per training run); :meth:`ExperimentResult.table` is the comparison
+``sparsecore demo`` prints, laid out by :func:`sparsecore._text.format_table`;
+:meth:`ExperimentResult.save_json` writes atomically.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from sparsecore._experiment_config import ExperimentConfig
+from sparsecore._text import format_seconds, format_table, human_bytes
+from sparsecore.experiment.config import ExperimentConfig
 from sparsecore.prune import SparsityReport, SparsityRow
+from sparsecore.runtime.atomic import atomic_write
 
 __all__ = ["ExperimentResult", "RunResult"]
 
@@ -100,8 +104,6 @@ class ExperimentResult:
 
     def save_json(self, path: str | os.PathLike[str]) -> None:
         """Write :meth:`to_dict` as indented JSON (atomically)."""
-        from sparsecore.runtime.atomic import atomic_write
-
         text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
         with atomic_write(path) as f:
             f.write(text.encode())
@@ -124,18 +126,6 @@ def _jsonable(obj: Any) -> Any:
 
 
 # --------------------------------------------------------------------- table
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.2f} MB" if n >= 100_000 else f"{n / 1e3:.1f} KB"
-
-
-def _seconds(s: float) -> str:
-    if s >= 1.0:
-        return f"{s:.2f} s"
-    if s >= 1e-3:
-        return f"{s * 1e3:.2f} ms"
-    return f"{s * 1e6:.0f} us"
-
-
 def _format_result(r: ExperimentResult) -> str:
     c, s = r.config, r.schedule
     b = r.file_bytes
@@ -167,32 +157,32 @@ def _format_result(r: ExperimentResult) -> str:
         ),
         (
             "train time",
-            _seconds(r.dense.train_seconds),
-            _seconds(r.pruned.train_seconds),
+            format_seconds(r.dense.train_seconds),
+            format_seconds(r.pruned.train_seconds),
             f"x{r.pruned.train_seconds / r.dense.train_seconds:.2f}",
         ),
         (
             "file, dense .npz",
-            _mb(b["dense"]),
-            _mb(b["pruned_dense"]),
+            human_bytes(b["dense"]),
+            human_bytes(b["pruned_dense"]),
             f"x{b['pruned_dense'] / b['dense']:.3f}",
         ),
         (
             "file, dense .npz compressed",
             "",
-            _mb(b["pruned_dense_compressed"]),
+            human_bytes(b["pruned_dense_compressed"]),
             f"x{b['pruned_dense_compressed'] / b['dense']:.3f}",
         ),
         (
             "file, CSR .npz",
             "",
-            _mb(b["pruned_csr"]),
+            human_bytes(b["pruned_csr"]),
             f"x{b['pruned_csr'] / b['dense']:.3f}",
         ),
         (
             "file, CSR .npz compressed",
             "",
-            _mb(b["pruned_csr_compressed"]),
+            human_bytes(b["pruned_csr_compressed"]),
             f"x{b['pruned_csr_compressed'] / b['dense']:.3f}",
         ),
     ]
@@ -200,18 +190,13 @@ def _format_result(r: ExperimentResult) -> str:
         rows.append(
             (
                 f"inference, batch {batch}",
-                _seconds(t["dense_s"]),
-                _seconds(t["sparse_s"]),
+                format_seconds(t["dense_s"]),
+                format_seconds(t["sparse_s"]),
                 f"speedup x{t['speedup']:.2f} ({','.join(t['formats'])})",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [
-        f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}  "
-        f"{row[3]}".rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "-" * len(lines[0]))
+    # The label and the remark columns read left to right; the numbers align.
+    lines = [format_table(rows, "lrrl")]
 
     report = SparsityReport(
         [

@@ -1,13 +1,12 @@
-"""Tests for sparsecore.experiment: the tutorial's dense-vs-pruned experiment."""
+"""sparsecore.experiment.run: the data and train stages, and run_experiment."""
 
-import dataclasses
-import json
 import math
 import os
 
 import numpy as np
 import pytest
 
+from sparsecore._environment import environment
 from sparsecore.experiment import (
     ExperimentConfig,
     ExperimentResult,
@@ -16,90 +15,7 @@ from sparsecore.experiment import (
     run_experiment,
 )
 from sparsecore.prune import PruningScheduleWarning, keep_count
-
-# 400 samples -> 320 train, batch 64 -> 5 steps per epoch; 4 epochs = 20 steps;
-# the schedule prunes at steps 5, 10, 15 and completes.
-TINY = ExperimentConfig.quick(
-    n_samples=400,
-    n_features=20,
-    n_informative=10,
-    hidden=(16, 16),
-    epochs=4,
-    batch_size=64,
-    begin_step=5,
-    end_step=15,
-    frequency=5,
-    timing_budget=0.01,
-)
-
-
-@pytest.fixture(scope="module")
-def tiny_result():
-    lines = []
-    result = run_experiment(TINY, log=lines.append)
-    return result, lines
-
-
-def test_defaults_are_the_tutorial():
-    c = ExperimentConfig()
-    assert (c.n_samples, c.n_features, c.n_informative, c.noise) == (
-        10000,
-        1000,
-        500,
-        3,
-    )
-    assert (c.data_seed, c.test_size, c.split_seed) == (0, 0.2, 42)
-    assert c.hidden == (1024, 1024)
-    assert (c.epochs, c.batch_size, c.learning_rate) == (200, 1024, 1e-3)
-    assert (c.initial_sparsity, c.final_sparsity) == (0.0, 0.75)
-    assert (c.begin_step, c.end_step, c.frequency, c.power) == (1000, 5000, 100, 3)
-    assert c.n_train == 8000
-    assert c.steps_per_epoch == 8  # so 200 epochs = 1600 steps < 5000
-
-
-def test_quick_schedule_completes_within_its_epochs():
-    q = ExperimentConfig.quick()
-    total = q.steps_per_epoch * q.epochs
-    assert q.begin_step < q.end_step < total
-    assert (q.end_step - q.begin_step) % q.frequency == 0
-    assert q.schedule().last_pruning_step(total) == q.end_step
-
-
-@pytest.mark.parametrize(
-    ("field", "value", "match"),
-    [
-        ("epochs", 0, r"epochs must be an int in \[1, inf\); got 0"),
-        ("batch_size", 1.5, "batch_size must be an int"),
-        ("test_size", 1.0, r"test_size must be a float in \(0, 1\); got 1.0"),
-        ("test_size", 0.0, r"test_size must be a float in \(0, 1\); got 0.0"),
-        ("final_sparsity", 1.0, r"final_sparsity must be a float in \[0, 1\)"),
-        ("initial_sparsity", -0.001, r"initial_sparsity must be a float in \[0, 1\)"),
-        ("end_step", 10, "end_step must be"),
-        ("frequency", 0, "frequency must be"),
-        ("scope", "model", r"scope must be one of \['global', 'layer'\]"),
-        ("criterion", "nm", "criterion must be one of"),
-        ("hidden", (8, 0), "hidden must be a tuple of ints"),
-        ("dtype", "float16", "dtype must be one of"),
-        ("learning_rate", 0.0, "learning_rate must be a float in"),
-    ],
-)
-def test_config_rejects_bad_values(field, value, match):
-    with pytest.raises((ValueError, TypeError), match=match):
-        ExperimentConfig(begin_step=100, end_step=200).replace(**{field: value})
-
-
-def test_config_accepts_boundaries():
-    c = ExperimentConfig().replace(
-        final_sparsity=0.99, initial_sparsity=0.0, begin_step=0, end_step=0, hidden=[4]
-    )
-    assert c.hidden == (4,)
-
-
-def test_config_replace_rejects_unknown_fields():
-    with pytest.raises(
-        ValueError, match=r"unknown ExperimentConfig fields: \['epoch'\]"
-    ):
-        ExperimentConfig().replace(epoch=3)
+from tests.experiment.exp_helpers import TINY
 
 
 def test_load_data_normalised_and_split():
@@ -167,63 +83,6 @@ def test_kernels_reach_the_final_sparsity_exactly(tiny_result):
     assert result.sparsity["dense"]["pruned"]["sparsity"] == 0.0
 
 
-def test_deploy_numbers_consistent(tiny_result):
-    result, _ = tiny_result
-    b = result.file_bytes
-    assert set(b) == {
-        "dense",
-        "pruned_dense",
-        "pruned_dense_compressed",
-        "pruned_csr",
-        "pruned_csr_compressed",
-    }
-    assert b["pruned_dense"] == b["dense"]  # zeros cost as much as weights
-    assert b["pruned_dense_compressed"] < b["pruned_dense"]
-    assert b["pruned_csr_compressed"] < b["pruned_csr"]
-    assert set(result.inference) == {"1", "1024"}
-    for t in result.inference.values():
-        assert t["dense_s"] > 0 and t["sparse_s"] > 0 and t["repeats"] >= 5
-        assert t["speedup"] == pytest.approx(t["dense_s"] / t["sparse_s"])
-        assert set(t["formats"]) <= {"dense", "csr"}
-    assert result.max_abs_diff < 1e-4
-    assert result.wall_seconds > result.dense.train_seconds
-
-
-def test_to_dict_is_json(tiny_result):
-    result, _ = tiny_result
-    d = result.to_dict()
-    again = json.loads(json.dumps(d, allow_nan=False))
-    assert again == d
-    assert d["config"]["hidden"] == [16, 16]
-    assert d["pruned"]["final_val_loss"] == result.pruned.final_val_loss
-    assert {f.name for f in dataclasses.fields(ExperimentResult)} == set(d)
-
-
-def test_save_json(tiny_result, tmp_path):
-    result, _ = tiny_result
-    path = tmp_path / "r.json"
-    result.save_json(path)
-    assert json.loads(path.read_text()) == result.to_dict()
-
-
-def test_table(tiny_result):
-    result, _ = tiny_result
-    text = result.table()
-    for needle in (
-        "final val_loss",
-        f"{result.dense.final_val_loss:.6f}",
-        f"{result.pruned.final_val_loss:.6f}",
-        "kernel sparsity",
-        "0.7500",
-        "file, CSR .npz",
-        "inference, batch 1 ",
-        "inference, batch 1024",
-        "schedule: completed at step 15 of 20",
-        "dense_0/kernel *",
-    ):
-        assert needle in text
-
-
 def test_same_initial_weights_and_batches():
     # A schedule that never prunes within the run: both runs must then be
     # identical, step for step (same initial weights, same shuffling).
@@ -289,3 +148,12 @@ def test_other_scopes_and_criteria(changes):
             n // w * keep_count(w, 0.75) for n, w in zip(sizes, widths, strict=True)
         ]
     assert result.max_abs_diff < 1e-4
+
+
+def test_result_carries_the_environment_record(tiny_result):
+    result, _ = tiny_result
+    env = environment()
+    assert set(result.environment) == set(env)
+    assert result.environment["numpy"] == np.__version__
+    for key in ("sparsecore", "python", "cpu", "sparsecore backends"):
+        assert result.environment[key] == env[key]

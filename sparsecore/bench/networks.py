@@ -1,9 +1,12 @@
-"""The benchmarked network: the pruned tutorial layers, their input, their sizes.
+"""The benchmarked networks: the pruned tutorial layers, their input, their sizes.
 
 The sweep of :mod:`sparsecore.bench` runs on the tutorial network
-(1000 -> 1024 -> 1024 -> 1, ReLU) pruned to each sparsity of the grid
-(:data:`DEFAULT_SPARSITIES` x :data:`DEFAULT_BATCHES`, plus the
-:data:`STRUCTURED_SPARSITY` neuron-pruned network).
+(:data:`TUTORIAL_WIDTHS`: 1000 -> 1024 -> 1024 -> 1, ReLU) pruned to each
+sparsity of the grid (:data:`DEFAULT_SPARSITIES` x :data:`DEFAULT_BATCHES`,
+plus the :data:`STRUCTURED_SPARSITY` neuron-pruned network), pruned with
+sparsecore's own criteria (:func:`~sparsecore.prune.magnitude_mask`,
+:func:`~sparsecore.prune.structured_mask`). :func:`cached_layers` builds each
+network once per process.
 """
 
 from __future__ import annotations
@@ -16,13 +19,17 @@ from typing import Any
 
 import numpy as np
 
-from .runtime import SparseModel
+from sparsecore._checks import validate_sparsity
+from sparsecore.prune import magnitude_mask, structured_mask
+from sparsecore.runtime import SparseModel
 
 __all__ = [
     "DEFAULT_BATCHES",
     "DEFAULT_SPARSITIES",
     "STRUCTURED_SPARSITY",
     "TUTORIAL_WIDTHS",
+    "Layers",
+    "cached_layers",
     "file_sizes",
     "make_input",
     "pruned_tutorial_layers",
@@ -33,6 +40,8 @@ DEFAULT_SPARSITIES = (0.0, 0.5, 0.75, 0.9, 0.95, 0.99)
 DEFAULT_BATCHES = (1, 16, 256, 1024)
 STRUCTURED_SPARSITY = 0.75
 
+#: A network as the runtime takes it: ``(kernel (n_in, n_out), bias (n_out,),
+#: activation)`` per layer, input first.
 Layers = list[tuple[np.ndarray, np.ndarray, str]]
 
 
@@ -50,9 +59,11 @@ def pruned_tutorial_layers(
     ----------
     sparsity : float in [0, 1)
         Fraction of zeros. Unstructured: every kernel keeps exactly
-        ``max(1, round(n * (1 - sparsity)))`` weights of largest ``|w|``.
-        Structured: every hidden layer keeps that many of its output neurons
-        (kernel columns) by L1 norm; the output layer is left whole.
+        ``max(1, round_half_even(n * (1 - sparsity)))`` weights of largest
+        ``|w|`` (:func:`~sparsecore.prune.magnitude_mask`). Structured: every
+        hidden layer keeps that many of its output neurons (kernel columns) by
+        L1 norm (:func:`~sparsecore.prune.structured_mask`, ``axis=1,
+        norm=1``); the output layer is left whole. Ties go to the lower index.
     structured : bool, default=False
     dtype : {'float32', 'float64'}
     seed : int
@@ -64,8 +75,7 @@ def pruned_tutorial_layers(
     list of (kernel, bias, activation)
         ``kernel`` of shape ``(n_in, n_out)``; ReLU on hidden layers.
     """
-    if not 0.0 <= sparsity < 1.0:
-        raise ValueError(f"sparsity must be a float in [0, 1); got {sparsity!r}")
+    sparsity = validate_sparsity("sparsity", sparsity)
     rng = np.random.default_rng(seed)
     layers: Layers = []
     n_layers = len(widths) - 1
@@ -76,25 +86,30 @@ def pruned_tutorial_layers(
         last = i == n_layers - 1
         if structured:
             if not last:
-                k = max(1, round(n_out * (1 - sparsity)))
-                keep = np.argsort(-np.abs(w).sum(axis=0), kind="stable")[:k]
-                mask = np.zeros(n_out, bool)
-                mask[keep] = True
-                w[:, ~mask] = 0
+                mask = structured_mask(w, sparsity, axis=1, norm=1)
+                w = np.where(mask, w, w.dtype.type(0))
         elif sparsity > 0:
-            k = max(1, round(w.size * (1 - sparsity)))
-            flat = np.abs(w).reshape(-1)
-            keep = np.argpartition(-flat, k - 1)[:k]
-            mask = np.zeros(w.size, bool)
-            mask[keep] = True
-            w = np.where(mask.reshape(w.shape), w, w.dtype.type(0))
+            w = np.where(magnitude_mask(w, sparsity), w, w.dtype.type(0))
         layers.append((w, b, "linear" if last else "relu"))
     return layers
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_layers(sparsity: float, structured: bool, dtype: str) -> Layers:
-    return pruned_tutorial_layers(sparsity, structured=structured, dtype=dtype)
+def cached_layers(
+    sparsity: float,
+    structured: bool,
+    dtype: str,
+    widths: tuple[int, ...] = TUTORIAL_WIDTHS,
+) -> Layers:
+    """:func:`pruned_tutorial_layers` (seed 0), built once per argument set.
+
+    The sweep visits every batch size of a sparsity in turn, so the last few
+    networks are kept (the tutorial one is 8 MB in float32). The layers are
+    shared: do not modify them.
+    """
+    return pruned_tutorial_layers(
+        sparsity, structured=structured, dtype=dtype, widths=widths
+    )
 
 
 def make_input(batch: int, n_in: int, dtype: str = "float32", seed: int = 1) -> Any:
@@ -102,8 +117,17 @@ def make_input(batch: int, n_in: int, dtype: str = "float32", seed: int = 1) -> 
     return np.random.default_rng(seed).standard_normal((batch, n_in)).astype(dtype)
 
 
-def file_sizes(sparsity: float = 0.9) -> dict[str, int]:
+def file_sizes(
+    sparsity: float = 0.9, *, widths: Sequence[int] = TUTORIAL_WIDTHS
+) -> dict[str, int]:
     """Bytes of the pruned tutorial model: in memory and saved.
+
+    Parameters
+    ----------
+    sparsity : float in [0, 1), default=0.9
+        Unstructured, as :func:`pruned_tutorial_layers`.
+    widths : sequence of int, default=TUTORIAL_WIDTHS
+        Layer widths, input first.
 
     Returns
     -------
@@ -114,7 +138,7 @@ def file_sizes(sparsity: float = 0.9) -> dict[str, int]:
     """
     import tempfile
 
-    layers = _cached_layers(sparsity, False, "float32")
+    layers = cached_layers(sparsity, False, "float32", tuple(widths))
     dense = SparseModel.from_layers(layers, format="dense", compact=False)
     sparse = SparseModel.from_layers(layers, format="csr")
     out = {

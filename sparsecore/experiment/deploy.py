@@ -2,52 +2,28 @@
 
 :func:`deploy` writes the models in each format (sizes on disk), checks that
 the SparseModel's outputs match the model's and times inference against the
-runtime's dense path with :func:`time_interleaved`.
+runtime's dense path with :func:`sparsecore.bench.timing.time_interleaved`
+(the benchmark's timer: one way of timing in sparsecore).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import statistics
 import tempfile
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from sparsecore._experiment_config import ExperimentConfig
+from sparsecore.bench.timing import time_interleaved
+from sparsecore.experiment.config import ExperimentConfig
 from sparsecore.nn import Sequential
 
-__all__ = ["Log", "deploy", "time_interleaved"]
+__all__ = ["Log", "deploy"]
 
 #: Receives progress lines (``print`` shows them).
 Log = Callable[[str], None]
-
-
-def time_interleaved(
-    fns: Mapping[str, Callable[[], Any]], budget: float, min_repeats: int = 5
-) -> tuple[dict[str, float], int]:
-    """Median seconds per call of each function, run round-robin.
-
-    Interleaving spreads machine noise evenly over the variants, so their
-    ratio is fair even on a busy machine.
-    """
-    for fn in fns.values():  # warm up (allocations, caches, lazy imports)
-        fn()
-    t0 = time.perf_counter()
-    for fn in fns.values():
-        fn()
-    one_round = max(time.perf_counter() - t0, 1e-9)
-    repeats = max(min_repeats, min(1000, int(budget / one_round)))
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}, repeats
 
 
 def deploy(
@@ -58,7 +34,30 @@ def deploy(
     save_dir: str | None,
     log: Log | None,
 ) -> tuple[dict[str, int], dict[str, dict[str, Any]], float]:
-    """Save sizes, inference timings and the largest output difference."""
+    """Save sizes, inference timings and the largest output difference.
+
+    Parameters
+    ----------
+    dense, pruned : Sequential
+        The two trained models (`pruned` with its pruning stripped).
+    x_test : ndarray of shape (n_test, n_features)
+        The inputs the outputs are compared on, and the timed batches come from.
+    config : ExperimentConfig
+        ``dtype`` and ``timing_budget`` (seconds per batch size).
+    save_dir : str, optional
+        Where the models are saved (a temporary folder if None).
+    log : callable(str), optional
+
+    Returns
+    -------
+    sizes : dict of str to int
+        Bytes per saved file (see :attr:`ExperimentResult.file_bytes`).
+    inference : dict of str to dict
+        Per batch size (as str): ``dense_s``, ``sparse_s`` (median seconds per
+        ``predict``), ``speedup``, ``repeats``, ``formats``.
+    max_abs_diff : float
+        Largest |SparseModel output - model output| on `x_test`.
+    """
     from sparsecore.runtime import SparseModel
 
     # The dense baseline keeps every neuron (compact=False): it costs what the
@@ -101,18 +100,24 @@ def deploy(
         out = sm.predict(x_test)
         diff = max(diff, float(np.max(np.abs(out - reference))))
         xb = np.ascontiguousarray(x_test[np.arange(batch) % n_test])
-        medians, repeats = time_interleaved(
+        # At least 5 rounds, as many as the budget allows up to 1000; one call
+        # per sample (min_time=0), seeded shuffles.
+        timings = time_interleaved(
             {
                 "dense": functools.partial(sm_dense.predict, xb),
                 "sparse": functools.partial(sm.predict, xb),
             },
-            config.timing_budget,
+            budget=config.timing_budget,
+            min_repeats=5,
+            max_repeats=1000,
+            seed=config.seed,
         )
+        medians = timings.median
         inference[str(batch)] = {
             "dense_s": medians["dense"],
             "sparse_s": medians["sparse"],
             "speedup": medians["dense"] / medians["sparse"],
-            "repeats": repeats,
+            "repeats": timings.repeats,
             "formats": [layer.format for layer in sm.layers],
         }
     return sizes, inference, diff
