@@ -753,23 +753,27 @@ class ArrayPruner:
     def _advance(
         self, weights: Mapping[str, Any], scores: Mapping[str, Any] | None = None
     ) -> bool:
-        """Step += 1; recompute the masks from `weights` if due. Return whether."""
+        """Step += 1; recompute the masks from `weights` if due. Return whether.
+
+        Nothing changes if the computation fails (as torch's rollback): the
+        step and the masks are only updated once the new masks exist.
+        """
         if self.pruning_step >= MAX_STEP:
             raise ValueError(f"the step cannot exceed 2**62; it is {self.pruning_step}")
-        self.pruning_step += 1
-        if self.schedule is None:
+        step = self.pruning_step + 1
+        new = None
+        if self.schedule is not None and self.criterion == "nm":
+            if not self._nm_applied and step >= max(self.schedule.begin_step, 1):
+                new = self._compute(weights, 0.0, scores, step)
+        elif self.schedule is not None:
+            should_prune, sparsity = self.schedule(step)
+            if should_prune:
+                new = self._compute(weights, sparsity, scores, step)
+        self.pruning_step = step
+        if new is None:
             return False
-        if self.criterion == "nm":
-            due = max(self.schedule.begin_step, 1)
-            if self._nm_applied or self.pruning_step < due:
-                return False
-            self._set_masks(self._compute(weights, 0.0, scores))
-            self._nm_applied = True
-            return True
-        should_prune, sparsity = self.schedule(self.pruning_step)
-        if not should_prune:
-            return False
-        self._set_masks(self._compute(weights, sparsity, scores))
+        self._set_masks(new)
+        self._nm_applied = self._nm_applied or self.criterion == "nm"
         return True
 
     def _compute(
@@ -777,6 +781,7 @@ class ArrayPruner:
         weights: Mapping[str, Any],
         sparsity: float,
         scores: Mapping[str, Any] | None,
+        step: int,
     ) -> dict[str, Mask]:
         masks = self._maskset.masks
         if scores is not None:
@@ -796,7 +801,7 @@ class ArrayPruner:
             nm=self.nm,
             axis=self.axis,
             norm=self.norm,
-            seed=(self.seed or 0, self.pruning_step),
+            seed=(self.seed or 0, step),
             scores=scores,
         )
 
