@@ -190,3 +190,54 @@ def test_sparsity_m_by_n_masking_simple_raises(shape):
     with pytest.raises(ValueError):
         is_pruned_m_by_n(w * mask, (2, 4), "C_OUT")
     assert is_pruned_m_by_n(w * mask, (2, 4), axis=0)
+
+
+def tfmot_polynomial_decay(schedule, step):
+    """tfmot's PolynomialDecay.__call__ op for op in float32 (pruning_schedule.py)."""
+    f32 = np.float32
+    p = f32(step - schedule.begin_step) / f32(schedule.end_step - schedule.begin_step)
+    p = np.minimum(f32(1.0), np.maximum(f32(0.0), p))
+    s = schedule
+    return f32(s.initial_sparsity - s.final_sparsity) * np.power(
+        f32(1) - p, f32(s.power)
+    ) + f32(s.final_sparsity)
+
+
+def tfmot_update_mask(w, sparsity32):
+    """tfmot's Pruning._update_mask: k in float32, keep |w| >= the k-th largest."""
+    k = max(1, int(np.rint(np.float32(w.size) * (np.float32(1) - sparsity32))))
+    threshold = np.sort(np.abs(w).ravel())[::-1][k - 1]
+    return np.abs(w) >= threshold
+
+
+# Not a tfmot test: the claim of the README and docs/semantics.md, checked on
+# the tfmot path (schedule -> Pruner -> magnitude mask) against tfmot's own
+# arithmetic: with no ties, every mask of the tutorial's schedule is tfmot's,
+# bit for bit (tfmot's mode: mask_gradients=False re-ranks from scratch).
+def test_schedule_pruner_magnitude_mask_is_tfmot_bit_for_bit():
+    import sparsecore as sc
+
+    schedule = sc.PolynomialDecay(0.0, 0.75, begin_step=1000, end_step=5000)
+    model = sc.Sequential(
+        [sc.Dense(100), sc.ReLU(), sc.Dense(30), sc.ReLU(), sc.Dense(1)],
+        input_dim=300,
+        seed=0,
+    )
+    model.compile("mse", sc.SGD(0.1))
+    pruner = sc.Pruner(schedule, mask_gradients=False)
+    pruner.set_model(model)
+    rng = np.random.default_rng(0)
+    checked = 0
+    for step in range(1, 5001):
+        if schedule(step)[0]:  # weights moved since the last pruning step
+            for w in model.weights().values():
+                w += rng.standard_normal(w.shape).astype(w.dtype) * 0.01
+            before = {n: w.copy() for n, w in model.weights().items()}
+        pruner.on_train_batch_begin(0)
+        if schedule(step)[0]:
+            s32 = tfmot_polynomial_decay(schedule, step)
+            for name, mask in pruner.masks.items():
+                assert np.array_equal(mask, tfmot_update_mask(before[name], s32))
+            checked += 1
+    assert checked == 41
+    assert np.count_nonzero(pruner.masks["dense_0/kernel"]) == 7500

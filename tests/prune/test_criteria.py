@@ -747,3 +747,8 @@ def test_is_pruned_m_by_n_axis_and_errors():
         is_pruned_m_by_n(np.ones((4, 4, 4)))
     with pytest.raises(ValueError, match="last_channel must be one of"):
         is_pruned_m_by_n(w, (2, 4), "C_MID")
+
+
+@given(st.integers(1, 10**7), st.floats(0.0, 1.0, exclude_max=True))
+def test_keep_count_property_float32_rule(n, s):
+    assert keep_count(n, s) == min(n, int(f32_keep(n, s)))
