@@ -495,7 +495,7 @@ class ArrayPruner:
     >>> import numpy as np, sparsecore as sc
     >>> eng = sc.prune.ArrayPruner(sc.ConstantSparsity(0.5, begin_step=1, frequency=1))
     >>> w = {"w": np.arange(1.0, 9.0).reshape(2, 4)}
-    >>> eng.step(w)["w"].sum(), w["w"]
+    >>> int(eng.step(w)["w"].sum()), w["w"]
     (4, array([[0., 0., 0., 0.],
            [5., 6., 7., 8.]]))
     """

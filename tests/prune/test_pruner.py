@@ -1037,3 +1037,39 @@ def test_huge_block_size_is_clipped_not_allocated():
     m = pruner.masks["dense_1/kernel"]  # whole columns: one block per column
     assert np.all(m.all(axis=0) | ~m.any(axis=0))
     assert np.count_nonzero(m.all(axis=0)) == keep_count(16, 0.5)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"policy": sc.prune.KeepDense(first=True, last=False), "prune_biases": True},
+        {"include": ["dense_[01]/*"], "exclude": ["*/bias"]},
+        {"criterion": "structured", "norm": math.inf},
+        {"criterion": "random_structured", "seed": 2},
+        {"criterion": "nm", "nm": (1, 3)},
+    ],
+)
+def test_new_options_survive_a_checkpoint(tmp_path, options):
+    x, y = make_data()
+    model = make_model()
+    pruner = Pruner(ConstantSparsity(0.5, 1, frequency=3), **options)
+    model.fit(x, y, epochs=1, batch_size=10, callbacks=[pruner], verbose=0)
+    model.save(tmp_path / "c.npz")
+    back = sc.load_model(tmp_path / "c.npz")
+    assert back.pruner.get_config() == pruner.get_config()
+    assert back.pruner.step == pruner.step
+    assert all(np.array_equal(back.pruner.masks[n], m) for n, m in pruner.masks.items())
+    old = Pruner(ConstantSparsity(0.5, 1)).get_config()
+    assert set(old) == {
+        "schedule",
+        "criterion",
+        "scope",
+        "weights",
+        "block_size",
+        "block_pooling",
+        "mask_gradients",
+        "nm",
+        "axis",
+        "norm",
+        "seed",
+    }  # fmt: skip  (the keys older checkpoints hold)
