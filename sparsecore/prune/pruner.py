@@ -979,14 +979,8 @@ class ArrayPruner:
     def _from_config(
         cls, config: Mapping[str, Any], masks: Mapping[str, Any] | None = None
     ) -> ArrayPruner:
-        cfg = dict(config)
-        try:
-            schedule_cfg = cfg.pop("schedule")
-        except KeyError:
-            raise ValueError("config must have a 'schedule' entry") from None
-        schedule = None if schedule_cfg is None else schedule_from_config(schedule_cfg)
-        _config_args(cfg)
-        return cls(schedule, masks=masks, **cfg)
+        schedule, kwargs = _config_args(config)
+        return cls(schedule, masks=masks, **kwargs)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ArrayPruner:
@@ -1052,8 +1046,14 @@ class ArrayPruner:
         return eng
 
 
-def _config_args(cfg: dict[str, Any]) -> None:
-    """Turn the JSON forms of a config back into constructor arguments."""
+def _config_args(config: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """A config's schedule and constructor keywords (JSON forms turned back)."""
+    cfg = dict(config)
+    try:
+        schedule_cfg = cfg.pop("schedule")
+    except KeyError:
+        raise ValueError("config must have a 'schedule' entry") from None
+    schedule = None if schedule_cfg is None else schedule_from_config(schedule_cfg)
     for key in ("block_size", "nm"):
         if isinstance(cfg.get(key), list):
             cfg[key] = tuple(cfg[key])
@@ -1061,6 +1061,7 @@ def _config_args(cfg: dict[str, Any]) -> None:
         cfg["norm"] = _norm_from_json(cfg["norm"])
     if cfg.get("policy") is not None:
         cfg["policy"] = policy_from_config(cfg["policy"])
+    return schedule, cfg
 
 
 def _rebuild(
@@ -1461,14 +1462,8 @@ class Pruner(Callback):
     def _from_config(
         cls, config: Mapping[str, Any], masks: Mapping[str, Any] | None = None
     ) -> Pruner:
-        cfg = dict(config)
-        try:
-            schedule_cfg = cfg.pop("schedule")
-        except KeyError:
-            raise ValueError("config must have a 'schedule' entry") from None
-        schedule = None if schedule_cfg is None else schedule_from_config(schedule_cfg)
-        _config_args(cfg)
-        return cls(schedule, masks=masks, **cfg)
+        schedule, kwargs = _config_args(config)
+        return cls(schedule, masks=masks, **kwargs)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Pruner:
