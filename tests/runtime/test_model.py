@@ -65,18 +65,20 @@ def test_predict_equals_dense_all_backends(net, fmt, dtype, n, compact, threads)
 
 
 def test_threaded_split_equals_serial(monkeypatch):
-    from sparsecore.runtime import model as model_mod
+    from sparsecore.runtime import plan as plan_mod
+    from sparsecore.runtime.plan import LayerPlan
 
-    monkeypatch.setattr(model_mod, "_PARALLEL_MIN_WORK", 1)
+    monkeypatch.setattr(plan_mod, "MIN_SPLIT_WORK", 1)
     rng = np.random.default_rng(3)
     layers = random_layers(rng, [50, 60, 40, 3], ["relu", "tanh", "linear"], 0.8)
     x = rng.standard_normal((33, 50))
     ref = dense_forward(layers, x)
+    base = SparseModel.from_layers(layers, format="csr", dtype="float64")
     for be in backends():
         for threads in (1, 2, 3):
-            sm = SparseModel.from_layers(
-                layers, format="csr", dtype="float64", backend=be, threads=threads
-            )
+            plans = [LayerPlan("csr", be, threads, "fixed")] * len(base.layers)
+            sm = SparseModel(base.layers, base.input_dim, threads=threads, plans=plans)
+            assert [p.threads for p in sm.plan] == [threads] * 3
             np.testing.assert_allclose(sm.predict(x), ref, rtol=1e-12, atol=1e-12)
 
 
@@ -162,14 +164,17 @@ def test_fully_pruned_hidden_layer_collapses_to_constant():
 
 def test_auto_format_rule():
     rng = np.random.default_rng(5)
-    layers = random_layers(rng, [100, 100, 100, 1], ["relu", "relu", "linear"], 0.99)
-    layers[1] = (rng.standard_normal((100, 100)), layers[1][1], "relu")
+    widths = [1000, 1000, 100, 1]
+    layers = random_layers(rng, widths, ["relu", "relu", "linear"], 0.995)
+    layers[1] = (rng.standard_normal((1000, 100)), layers[1][1], "relu")
     for be in backends():
-        sm = SparseModel.from_layers(layers, format="auto", backend=be, compact=False)
-        assert [lay.format for lay in sm.layers] == ["csr", "dense", "dense"]
-    assert auto_max_density("scipy", 1) == pytest.approx(
-        auto_max_density("scipy", 0 + 1)
-    )
+        for batch in (1, 16, 1024):
+            sm = SparseModel.from_layers(
+                layers, format="auto", backend=be, compact=False, batch_size=batch
+            )
+            # 0.5 % dense: CSR for every backend; dense; 100 weights: dense
+            assert [lay.format for lay in sm.layers] == ["csr", "dense", "dense"]
+            assert sm.plan[0].backend == be and sm.plan[1].backend == "blas"
     assert auto_max_density("scipy", 4) >= min(
         auto_max_density("scipy", 1), auto_max_density("scipy", 16)
     )
