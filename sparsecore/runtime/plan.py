@@ -460,6 +460,7 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+@functools.cache
 def _version(dist: str) -> str:
     try:
         return importlib.metadata.version(dist)
