@@ -3,10 +3,17 @@
 Two ways to run it:
 
 - as a script (the committed tables come from this), which times every method
-  side by side, interleaved, and writes ``results/inference.{csv,md}``::
+  side by side, interleaved, and writes ``results/inference.{csv,md}`` (every
+  CSV row carries the environment: CPU, BLAS and its threads, the backends
+  importable)::
 
-      python benchmarks/inference.py            # full sweep (~10-15 min)
+      python benchmarks/inference.py            # full sweep (~15-20 min)
       python benchmarks/inference.py --quick    # a few cells (~1 min)
+      python benchmarks/inference.py --readme   # README table from results/
+
+  The NumPy-only columns (``sc_numpy*``) run single-threaded (NumPy's kernels
+  hold no thread pool); dense runs with BLAS's default threads. Run the sweep
+  again with ``OPENBLAS_NUM_THREADS=1`` to compare both single-threaded.
 
 - with asv (``asv run``): :class:`Inference` follows the asv shape (``params``,
   ``setup`` that builds and warms up, ``time_*`` that only runs the call).
@@ -93,6 +100,14 @@ def main(argv: list[str] | None = None) -> int:
         help="re-runs of a cell whose dense time shows other load (default 2)",
     )
     p.add_argument(
+        "--readme",
+        nargs="?",
+        const=os.path.join(_HERE, "results", "inference.csv"),
+        metavar="CSV",
+        help="regenerate README.md's inference table from a sweep's CSV "
+        "(default results/inference.csv) and exit",
+    )
+    p.add_argument(
         "--out",
         default=os.path.join(_HERE, "results", "inference"),
         help="output prefix: writes <out>.csv and <out>.md",
@@ -100,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.calibrate:
         return calibrate(a)
+    if a.readme:
+        readme = os.path.join(os.path.dirname(_HERE), "README.md")
+        source = os.path.relpath(a.readme, os.path.dirname(_HERE))
+        bench.update_readme(readme, bench.read_csv(a.readme), source)
+        print(f"updated the inference table of {readme} from {a.readme}")
+        return 0
     if a.quick:
         sparsities = a.sparsities or [0.9, 0.99]
         batches = a.batches or [1, 256]
@@ -124,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     env["load average (end)"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     env["duration"] = f"{time.perf_counter() - t0:.0f} s"
     os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
-    bench.write_csv(rows, a.out + ".csv")
+    bench.write_csv(rows, a.out + ".csv", env=env)
     command = "python benchmarks/inference.py " + " ".join(argv or sys.argv[1:])
     bench.write_markdown(
         rows,
