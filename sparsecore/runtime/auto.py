@@ -34,16 +34,21 @@ __all__ = [
 # at batch sizes 1, 16, 256, 1024 (interpolated in log2(batch), constant
 # outside). Each is 0.75x the measured break-even density; at batch 1 it is
 # further divided by 1.5 because the dense GEMV runs on 2 BLAS threads while a
-# batch-1 CSR product is too short to split. numba's batch-1 entry is set just
-# below scipy's: its vectorised dot product measured slower than scipy's loop
-# on an AMD EPYC (whose AVX2 gathers are slow), so the estimate never trades
-# scipy for numba there. numpy's row is for the sliced ELLPACK kernels
-# (sparsecore.runtime.ell), scaled from a run with one BLAS thread by the
-# scipy row's ratio between the two runs.
+# batch-1 CSR product is too short to split. At batch 1, scipy's entry is the
+# one numba had (its CSR product measured 10-20 % faster than dense at 5 %
+# density, the tutorial's 95 % cell, in every run) and numba's is set just
+# below it: numba's vectorised dot product measured as fast as scipy's loop at
+# 5 % and 30 % slower at 10 % on an AMD EPYC (whose AVX2 gathers are slow), so
+# the estimate never trades scipy for numba there. numpy's row is for the
+# sliced ELLPACK kernels (sparsecore.runtime.ell): the break-even densities of
+# a run with one BLAS thread (0.067, 0.086, 0.078, 0.06), scaled by scipy's
+# ratio between this table and that run (0.019, 0.074, 0.06, 0.062), then
+# lowered from batch 16 on (a 5 %-dense layer measured faster dense, with two
+# BLAS threads, at batch 256).
 AUTO_BATCHES = (1.0, 16.0, 256.0, 1024.0)
 AUTO_MAX_DENSITY: dict[str, tuple[float, float, float, float]] = {
-    "numba": (0.04, 0.14, 0.2, 0.2),
-    "scipy": (0.045, 0.09, 0.10, 0.11),
+    "numba": (0.055, 0.14, 0.2, 0.2),
+    "scipy": (0.06, 0.09, 0.10, 0.11),
     "numpy": (0.02, 0.06, 0.045, 0.04),
 }
 # Below this many weights a layer is kept dense: both take ~1 us.
@@ -92,8 +97,8 @@ def auto_max_density(backend: str, batch_size: int) -> float:
     ======  =====  =====  =====  =====
     batch   1      16     256    1024
     ======  =====  =====  =====  =====
-    numba   0.04   0.14   0.2    0.2
-    scipy   0.045  0.09   0.10   0.11
+    numba   0.055  0.14   0.2    0.2
+    scipy   0.06   0.09   0.10   0.11
     numpy   0.02   0.06   0.045  0.04
     ======  =====  =====  =====  =====
 

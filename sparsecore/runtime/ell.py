@@ -4,33 +4,33 @@ NumPy has no compiled sparse product, so ``Y += A @ H`` must be written with
 whole-array operations: gather the ``H`` rows of every nonzero, multiply by
 the values, sum per output row. How fast that is depends on the layout the
 sums run over (measured on the tutorial's 1024 x 1000 layer, float32, one
-core; NumPy 2.4):
+core, NumPy 2.4; ``python benchmarks/inference.py --kernels`` times them):
 
 - CSR's variable-length rows need ``np.add.reduceat``, which costs ~15 ns
-  *per row* on top of the elements (the old kernel: 2.5 ns per nonzero at
+  *per row* on top of the elements (the old kernel: ~2 ns per nonzero at
   95 % sparsity, batch 1), and ``H[indices]`` with int32 indices adds a cast;
-- ELLPACK pads every row to the same length ``K``, so the sum over a row is a
-  reduction over one axis of a ``(K, m)`` block: NumPy adds whole rows of the
-  block (``m`` contiguous values) ``K - 1`` times, 0.1 ns per element;
+- ELLPACK pads every row to the same length ``K``, so the sums over the rows
+  of a slice of ``m`` rows stored column-major, a ``(K, m)`` block, are
+  ``ones(K) @ block``: BLAS's GEMV adds whole contiguous rows of the block
+  (1.7-2x as fast as ``np.add.reduce(axis=0)``, ~0.1 ns per element);
 - one ``K`` for all rows pads random-mask rows by ~50 % (row lengths vary
   binomially); rows **sorted by length** and cut into a few **slices**, each
-  padded to its own longest row, pad by 2-10 % (the cuts are chosen by
-  :func:`slice_rows`, trading padding against ~2 us of NumPy call overhead per
-  slice);
-- the gather is ``np.take(..., mode="wrap")`` with intp indices: 0.56 ns per
-  element, against 0.84 with ``mode="clip"``, 1.0 for ``mode="raise"`` and
-  1.05 for int32 indices (the cast) -- it is most of the cost at batch 1.
+  padded to its own longest row, pad by 5-11 % at 90-95 % sparsity (the cuts
+  are chosen by :func:`slice_rows`, trading padding against ~2 us of NumPy
+  call overhead per slice);
+- the gather is ``np.take(..., mode="wrap")`` with intp indices: 0.4-0.6 ns
+  per element, ``mode="clip"`` and ``"raise"`` measured 40-80 % slower and
+  int32 indices pay a cast -- the gather is most of the cost at batch 1.
 
-Batch 1 uses the *column-major* slices ``(K, m)`` (:data:`COLUMNS`): gather,
-multiply, ``np.add.reduce(axis=0)``: 0.75 ns per nonzero in all. A batch of
-``B > 1`` columns uses *row-major* slices ``(m, K)`` (:data:`ROWS`): gather
-the rows ``H[j]`` (``B`` contiguous values each), then one stacked
-``np.matmul((m, 1, K), (m, K, B))`` per slice, which multiplies and sums in
-one pass (0.28 ns per nonzero and column at B=16, 0.10 at B=256, against
-0.6 and 0.55 for a broadcast multiply and a reduction). The gather works in
-row chunks of at most :data:`CHUNK_ELEMENTS` gathered values, so the product
-stays in the L2 cache. The rows come out sorted; one more gather puts them
-back in order.
+Batch 1 uses the *column-major* slices (:data:`COLUMNS`): gather, multiply,
+sum: 0.6-0.75 ns per nonzero in all. A batch of ``B > 1`` columns uses
+*row-major* slices ``(m, K)`` (:data:`ROWS`): gather the rows ``H[j]`` (``B``
+contiguous values each), then one stacked ``np.matmul((m, 1, K), (m, K, B))``
+per slice, which multiplies and sums in one pass (0.28 ns per nonzero and
+column at B=16, 0.10 at B=256, against 0.6 and 0.55 for a broadcast multiply
+and a reduction). The gather works in row chunks of at most
+:data:`CHUNK_ELEMENTS` gathered values, so the product stays in the L2
+cache. The rows come out sorted; one more gather puts them back in order.
 
 A padded slot repeats the row's last column with the value 0, so a NaN in
 ``H`` reaches only the rows that use its column, as in CSR (an infinite
