@@ -165,6 +165,7 @@ class SlicedELL:
         "cols",
         "vals",
         "_ones",
+        "_in_order",
         "_local",
     )
 
@@ -211,6 +212,11 @@ class SlicedELL:
         self._ones = np.ones(
             max((k for _, _, k, _ in self.slices), default=0), data.dtype
         )
+        # Rows already longest first and none empty (an output layer of one
+        # neuron, equal row lengths): the sums can be written straight to y.
+        self._in_order = nz == self.M and bool(
+            np.array_equal(self.order, np.arange(self.M))
+        )
         self._local = threading.local()
 
     @property
@@ -256,14 +262,21 @@ class SlicedELL:
         -----
         ``p = vals * x[cols]`` (one gather, one multiply), then per slice
         ``t[r0:r1] = ones(K) @ p_slice.reshape(K, m)``: BLAS's GEMV sums the
-        ``K`` slots of every row, 2x faster than ``np.add.reduce(axis=0)`` on
-        these shapes (measured); then ``y (+)= t[inverse]``.
+        ``K`` slots of every row, 1.7-2x as fast as ``np.add.reduce(axis=0)``
+        on these shapes (measured); then ``y (+)= t[inverse]``.
         """
         if self.major != COLUMNS:
             raise ValueError("matvec needs major='columns'")
         p, t, views = self._workspace()
         np.take(x, self.cols, out=p, mode="wrap")
         np.multiply(p, self.vals, out=p)
+        if bias is not None and self._in_order:
+            for (ones, block, _), (r0, r1, _, _) in zip(
+                views, self.slices, strict=True
+            ):
+                np.dot(ones, block, out=y[r0:r1])
+            y += bias
+            return
         for ones, block, out in views:
             np.dot(ones, block, out=out)
         if bias is None:
@@ -295,8 +308,12 @@ class SlicedELL:
             raise ValueError("matmat needs major='rows'")
         nz = self.order.shape[0]
         B = H.shape[1]
-        t = np.empty((nz + 1, B), Y.dtype)
-        t[nz] = 0
+        direct = bias_col is not None and self._in_order
+        if direct:
+            t = Y  # the rows are in order: the sums go straight to Y
+        else:
+            t = np.empty((nz + 1, B), Y.dtype)
+            t[nz] = 0
         # Rows per chunk: the gathered (rows * K, B) block stays near
         # CHUNK_ELEMENTS values (the L2 cache); one buffer serves all chunks.
         steps = [max(1, CHUNK_ELEMENTS // (K * B)) for _, _, K, _ in self.slices]
@@ -320,7 +337,9 @@ class SlicedELL:
                     p.reshape(m, K, B),
                     out=t[a:b].reshape(m, 1, B),
                 )
-        if bias_col is None:
+        if direct:
+            Y += bias_col
+        elif bias_col is None:
             Y += np.take(t, self.inverse, axis=0, mode="wrap")
         else:
             np.take(t, self.inverse, axis=0, out=Y, mode="wrap")

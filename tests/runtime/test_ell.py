@@ -187,3 +187,20 @@ def test_slice_rows_thins_many_lengths_and_handles_none():
     cuts = slice_rows(lengths)
     assert cuts[0][0] == 0 and cuts[-1][1] == 5000 and len(cuts) <= ell.MAX_SLICES
     assert slice_rows(np.zeros(0, np.intp)) == []
+
+
+@pytest.mark.parametrize("shape", [(1, 40), (30, 20), (0, 5)])
+def test_rows_in_order_write_straight_to_the_output(shape):
+    # Equal row lengths (or one row): no reordering, the sums go to y directly.
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal(shape)
+    b = rng.standard_normal(shape[0])
+    x = rng.standard_normal((shape[1], 3))
+    e = _ell(a, COLUMNS)
+    assert e._in_order
+    y = np.full(shape[0], np.nan)
+    e.matvec(np.ascontiguousarray(x[:, 0]), y, b)
+    np.testing.assert_allclose(y, a @ x[:, 0] + b, rtol=1e-12, atol=1e-12)
+    y = np.full((shape[0], 3), np.nan)
+    _ell(a, ROWS).matmat(x, y, b[:, None])
+    np.testing.assert_allclose(y, a @ x + b[:, None], rtol=1e-12, atol=1e-12)
