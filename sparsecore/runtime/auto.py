@@ -39,17 +39,22 @@ __all__ = [
 # density, the tutorial's 95 % cell, in every run) and numba's is set just
 # below it: numba's vectorised dot product measured as fast as scipy's loop at
 # 5 % and 30 % slower at 10 % on an AMD EPYC (whose AVX2 gathers are slow), so
-# the estimate never trades scipy for numba there. numpy's row is for the
+# the estimate never trades scipy for numba there. At batch 16 both CSR
+# entries are below 0.1: at 10 % density (the tutorial's 90 % cell) numba's
+# CSR measured x1.5-1.7 over NumPy dense against x2.1 for dense on a loaded
+# machine (and equal to dense on a quiet one), the cell where the issue saw
+# numba make auto slower; at 5 % numba measured 1.25x scipy and 1.5x dense,
+# hence 0.08 and 0.065 (linear in nnz). numpy's row is for the
 # sliced ELLPACK kernels (sparsecore.runtime.ell): the break-even densities of
 # a run with one BLAS thread (0.067, 0.086, 0.078, 0.06), scaled by scipy's
 # ratio between this table and that run (0.019, 0.074, 0.06, 0.062), then
 # lowered from batch 16 on (a 5 %-dense layer measured faster dense, with two
-# BLAS threads, at batch 256).
+# BLAS threads, at batch 16 and 256).
 AUTO_BATCHES = (1.0, 16.0, 256.0, 1024.0)
 AUTO_MAX_DENSITY: dict[str, tuple[float, float, float, float]] = {
-    "numba": (0.055, 0.14, 0.2, 0.2),
-    "scipy": (0.06, 0.09, 0.10, 0.11),
-    "numpy": (0.02, 0.06, 0.045, 0.04),
+    "numba": (0.055, 0.08, 0.2, 0.2),
+    "scipy": (0.06, 0.065, 0.10, 0.11),
+    "numpy": (0.02, 0.04, 0.045, 0.04),
 }
 # Below this many weights a layer is kept dense: both take ~1 us.
 AUTO_MIN_SIZE = 4096
@@ -97,9 +102,9 @@ def auto_max_density(backend: str, batch_size: int) -> float:
     ======  =====  =====  =====  =====
     batch   1      16     256    1024
     ======  =====  =====  =====  =====
-    numba   0.055  0.14   0.2    0.2
-    scipy   0.06   0.09   0.10   0.11
-    numpy   0.02   0.06   0.045  0.04
+    numba   0.055  0.08   0.2    0.2
+    scipy   0.06   0.065  0.10   0.11
+    numpy   0.02   0.04   0.045  0.04
     ======  =====  =====  =====  =====
 
     It was calibrated with ``python benchmarks/inference.py --calibrate``

@@ -144,8 +144,15 @@ def test_explain_numpy_targets_and_the_fast_extra():
     )
     assert (
         "sc_auto (numba allowed) more than 5 % slower than sc_scipy_auto (auto "
-        "without the fast extra): float32 sparsity 0.99 batch 16 (x3.00 vs x3.50)"
+        "without the fast extra): float32 sparsity 0.99 batch 16 (x3.00 vs x3.50) "
+        "(the same plan: timing noise)"
     ) in text
+    other = [
+        dict(r, formats="csr/scipy") if r["method"] == "sc_scipy_auto" else r
+        for r in NUMPY_ROWS
+    ]
+    text = bench.explain(other, widths=(30, 20, 1))
+    assert "batch 16 (x3.00 vs x3.50)\n" in text
 
 
 def test_csv_carries_the_environment_and_reads_back(tmp_path):
