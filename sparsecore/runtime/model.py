@@ -622,7 +622,7 @@ class SparseModel:
                 (
                     str(i),
                     layer.format,
-                    p.label if p.format == "csr" else "blas",
+                    p.backend + (f" x{p.threads}" if p.threads > 1 else ""),
                     layer.activation,
                     f"{layer.original_shape[0]}x{layer.original_shape[1]}",
                     f"{n_in}x{n_out}",
@@ -633,7 +633,8 @@ class SparseModel:
             )
         footer = (
             f"SparseModel: {len(self.layers)} layers, input_dim={self.input_dim}, "
-            f"dtype={self.dtype.name}, batch_size={self.batch_size}, "
+            f"dtype={self.dtype.name}, backend={self.backend}, "
+            f"batch_size={self.batch_size}, "
             f"plan={'/'.join(sorted({p.source for p in self.plan}))}, "
             f"{self.nbytes} bytes"
         )

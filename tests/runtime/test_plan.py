@@ -321,3 +321,16 @@ def test_clear_plan_cache(cache):
     assert clear_plan_cache() == 1
     assert os.listdir(cache) == ["keep.txt"]
     assert clear_plan_cache() == 0
+
+
+def test_auto_format_agrees_with_the_planner():
+    from sparsecore.runtime.auto import auto_format
+
+    rng = np.random.default_rng(10)
+    for density in (0.002, 0.03, 0.08, 0.3):
+        w = _sparse(rng, (400, 300), density)
+        for be in backends():
+            for batch in (1, 16, 1024):
+                (p,) = plan_layers([w], batch, backend=be)
+                assert auto_format(w, be, batch) == p.format
+    assert auto_format(np.zeros((10, 10), np.float32), "numpy", 1) == "dense"
