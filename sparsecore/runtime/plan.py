@@ -16,7 +16,8 @@ planner, there are two ways to choose (``plan=``):
     Every candidate (dense, and CSR with each backend allowed, serial and,
     for kernels that release the GIL, on ``threads`` threads) is timed on
     the layer itself, at the batch size, interleaved, in a few milliseconds
-    per layer; the fastest is kept (dense on ties within 2 %). The choice is
+    per layer (a CSR candidate the cost model rates over 8x slower than dense
+    is not timed); the fastest is kept (dense on ties within 2 %). The choice is
     stored in the plan cache, so that the next load of the same layer on the
     same machine is instant.
 
@@ -72,6 +73,7 @@ __all__ = [
     "MEASURE_BUDGET",
     "PLANS",
     "PLAN_FORMATS",
+    "PRUNE_FACTOR",
     "LayerPlan",
     "cache_dir",
     "cache_path",
@@ -94,6 +96,9 @@ MEASURE_BUDGET = 0.03
 MIN_SPLIT_WORK = 100_000
 # The estimate splits from this much work (as the runtime always has).
 ESTIMATE_SPLIT_WORK = 1_000_000
+# plan="measure" does not time a CSR candidate the cost model rates this many
+# times slower than dense (the model is off by up to ~3x between machines).
+PRUNE_FACTOR = 8.0
 _DENSE_MARGIN = 1.02
 _CACHE_NAME = "sparsecore.plans"
 _CACHE_VERSION = 1
@@ -271,6 +276,24 @@ def _candidates(
     return out
 
 
+def _prune(
+    weight: Weight, batch: int, cands: list[tuple[str, str, int]]
+) -> list[tuple[str, str, int]]:
+    # Candidates the cost model rates over PRUNE_FACTOR x slower than dense
+    # are not timed (a nearly dense layer would spend seconds in its CSR
+    # products at a large batch): FFTW's planner prunes its search likewise.
+    if ("dense", "blas", 0) not in cands:
+        return cands
+    shape = (int(weight.shape[0]), int(weight.shape[1]))
+    nnz = int(_row_lengths(weight).sum())
+    limit = PRUNE_FACTOR * estimate_seconds("dense", "blas", shape, nnz, batch)
+    return [
+        c
+        for c in cands
+        if c[0] == "dense" or estimate_seconds(c[0], c[1], shape, nnz, batch) <= limit
+    ]
+
+
 def _time_ops(ops: Mapping[str, Callable[[], None]], budget: float) -> dict[str, float]:
     """Median seconds per call of each op, timed in interleaved rounds.
 
@@ -402,7 +425,9 @@ def plan_layers(
     new: dict[str, dict[str, Any]] = {}
     out = []
     for w in weights:
-        cands = _candidates(w, batch_size, format, backends, threads)
+        cands = _prune(
+            w, batch_size, _candidates(w, batch_size, format, backends, threads)
+        )
         if len(cands) == 1:
             fmt, be, th = cands[0]
             out.append(LayerPlan(fmt, be, th, "fixed"))

@@ -334,3 +334,19 @@ def test_auto_format_agrees_with_the_planner():
                 (p,) = plan_layers([w], batch, backend=be)
                 assert auto_format(w, be, batch) == p.format
     assert auto_format(np.zeros((10, 10), np.float32), "numpy", 1) == "dense"
+
+
+def test_measure_skips_candidates_the_model_rates_far_slower(cache, monkeypatch):
+    rng = np.random.default_rng(11)
+    nearly_dense = _sparse(rng, (300, 300), 0.9)
+    seen = []
+
+    def time_ops(ops, budget):
+        seen.append(set(ops))
+        return dict.fromkeys(ops, 1.0)
+
+    monkeypatch.setattr(plan_mod, "_time_ops", time_ops)
+    (p,) = plan_layers([nearly_dense], 256, plan="measure")
+    assert p == LayerPlan("dense", "blas", 0, "fixed") and seen == []
+    (p,) = plan_layers([nearly_dense], 256, plan="measure", format="csr")
+    assert p.format == "csr" and seen  # forced CSR: every backend is timed
