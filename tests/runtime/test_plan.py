@@ -346,7 +346,7 @@ def test_measure_skips_candidates_the_model_rates_far_slower(cache, monkeypatch)
         return dict.fromkeys(ops, 1.0)
 
     monkeypatch.setattr(plan_mod, "_time_ops", time_ops)
-    (p,) = plan_layers([nearly_dense], 256, plan="measure")
+    (p,) = plan_layers([nearly_dense], 1, plan="measure")
     assert p == LayerPlan("dense", "blas", 0, "fixed") and seen == []
-    (p,) = plan_layers([nearly_dense], 256, plan="measure", format="csr")
+    (p,) = plan_layers([nearly_dense], 1, plan="measure", format="csr")
     assert p.format == "csr" and seen  # forced CSR: every backend is timed
