@@ -37,9 +37,10 @@ __all__ = [
 # batch-1 CSR product is too short to split. At batch 1, scipy's entry is the
 # one numba had (its CSR product measured 10-20 % faster than dense at 5 %
 # density, the tutorial's 95 % cell, in every run) and numba's is set just
-# below it: numba's vectorised dot product measured as fast as scipy's loop at
-# 5 % and 30 % slower at 10 % on an AMD EPYC (whose AVX2 gathers are slow), so
-# the estimate never trades scipy for numba there. At batch 16 both CSR
+# below it: on the 2-core AMD EPYC numba's vectorised batch-1 product measured
+# from 0.7x to 1.2x scipy's loop from run to run, so the estimate keeps
+# scipy's plan at batch 1 and installing numba cannot make that cell slower
+# (plan="measure" takes numba where it is faster). At batch 16 both CSR
 # entries are below 0.1: at 10 % density (the tutorial's 90 % cell) numba's
 # CSR measured x1.5-1.7 over NumPy dense against x2.1 for dense on a loaded
 # machine (and equal to dense on a quiet one), the cell where the issue saw
