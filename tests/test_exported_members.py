@@ -99,6 +99,7 @@ def test_every_module_all_is_importable():
         "sparsecore.cli",
         "sparsecore.plots",
         "sparsecore.prune.report",
+        "sparsecore.prune.policy",
     ]
     for name in modules:
         module = importlib.import_module(name)
@@ -115,6 +116,16 @@ def test_design_api_names():
         "structured_mask",
         "nm_mask",
         "random_mask",
+        # issue 11 and 14: the mask toolkit and the array-level engine
+        "random_structured_mask",
+        "is_pruned_m_by_n",
+        "prune_count",
+        "is_pruned",
+        "remove",
+        "ArrayPruner",
+        "KeepDense",
+        "PruningPolicy",
+        "PruningSummaries",
     ):
         assert callable(getattr(sc.prune, name))
     assert issubclass(sc.runtime.SparseFormatError, ValueError)
