@@ -295,13 +295,17 @@ class SparseKernel:
     def _cast(self, a: np.ndarray) -> np.ndarray:
         return a if a.dtype == self.dtype else a.astype(self.dtype)
 
-    def _input_t(self, x: np.ndarray) -> np.ndarray:
-        if x is not self._x or self._xt is None:
+    # The transposes are made fresh by the first product that needs them in
+    # a step (forward for x, the weight gradient for g) and reused only by
+    # the next one, on the same array object: an array changed in place
+    # between steps (as a gradient check does) is never read stale.
+    def _input_t(self, x: np.ndarray, fresh: bool) -> np.ndarray:
+        if fresh or x is not self._x or self._xt is None:
             self._x, self._xt = x, transposed(self._cast(x))
         return self._xt
 
-    def _grad_t(self, g: np.ndarray) -> np.ndarray:
-        if g is not self._g or self._gt is None:
+    def _grad_t(self, g: np.ndarray, fresh: bool) -> np.ndarray:
+        if fresh or g is not self._g or self._gt is None:
             self._g, self._gt = g, transposed(self._cast(g))
         return self._gt
 
@@ -319,7 +323,7 @@ class SparseKernel:
         if plan.forward == DENSE:
             y: np.ndarray = self._cast(x) @ self._dense(theta)
             return y
-        xt = self._input_t(x)
+        xt = self._input_t(x, fresh=True)
         yt = np.empty((self.shape[1], xt.shape[1]), dtype=self.dtype)
         self.pattern.product_t(theta, xt, yt, plan.forward, plan.threads)
         return yt.T
@@ -335,9 +339,9 @@ class SparseKernel:
             np.matmul(self._cast(x).T, self._cast(g), out=self._grad)
             np.take(self._grad.reshape(-1), self.pattern.positions(), out=out)
             return
-        self.pattern.sampled_product(
-            self._input_t(x), self._grad_t(g), out, plan.weight, plan.threads
-        )
+        xt, gt = self._input_t(x, fresh=False), self._grad_t(g, fresh=True)
+        self.pattern.sampled_product(xt, gt, out, plan.weight, plan.threads)
+        self._x = self._xt = None  # the step's last use of x
 
     def input_grad(self, g: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """``g @ K^T``: ``(B, n_out) -> (B, n_in)``."""
@@ -345,9 +349,10 @@ class SparseKernel:
         if plan.input in (DENSE, "none"):
             dx: np.ndarray = self._cast(g) @ self._dense(theta).T
             return dx
-        gt = self._grad_t(g)
+        gt = self._grad_t(g, fresh=False)
         dxt = np.empty((self.shape[0], gt.shape[1]), dtype=self.dtype)
         self.pattern.product(theta, gt, dxt, plan.input, plan.threads)
+        self._g = self._gt = None  # the step's last use of g
         return dxt.T
 
     def to_kernel(self, a: np.ndarray) -> np.ndarray:
