@@ -594,7 +594,7 @@ def test_training_state_at_95_percent_is_under_0_3_of_dense_masked():
         arrays = list(model.weights().values()) + list(model.gradients().values())
         arrays += [a for slots in opt.state.values() for a in slots.values()]
         arrays += list(opt._scratch.values())
-        arrays += [m for m in pruner.masks.values()]
+        arrays += list(pruner.masks.values())
         arrays += [
             f for fs in pruner._engine._maskset._factors.values() for f in fs.values()
         ]
