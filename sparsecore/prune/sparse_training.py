@@ -274,8 +274,16 @@ class SparseKernel:
         self._xt: np.ndarray | None = None
         self._g: np.ndarray | None = None
         self._gt: np.ndarray | None = None
+        # The dense buffers of dense products, made now (part of the state,
+        # not of a step): the kernel for BLAS, the dense x^T g.
         self._mirror: np.ndarray | None = None
         self._grad: np.ndarray | None = None
+        if DENSE in (plan.forward, plan.input):
+            pattern.positions(keep=True)
+            self._dense(np.zeros(pattern.nnz, self.dtype))
+        if plan.weight == DENSE:
+            pattern.positions(keep=True)
+            self._grad = np.empty(self.shape, dtype=self.dtype)
 
     def __repr__(self) -> str:
         p = self.plan
@@ -288,8 +296,7 @@ class SparseKernel:
     def nbytes(self) -> int:
         """Bytes this operator holds besides ``theta``: indices, dense buffers."""
         extra = sum(a.nbytes for a in (self._mirror, self._grad) if a is not None)
-        pos = self.pattern._positions if self._mirror is not None else None
-        return self.pattern.nbytes + extra + (0 if pos is None else pos.nbytes)
+        return self.pattern.nbytes + extra
 
     # ------------------------------------------------------------------ layouts
     def _cast(self, a: np.ndarray) -> np.ndarray:
@@ -314,7 +321,8 @@ class SparseKernel:
         # changes in place between steps; nnz writes).
         if self._mirror is None:
             self._mirror = np.zeros(self.shape, dtype=self.dtype)
-        return self.pattern.scatter(theta, out=self._mirror)
+        self._mirror.reshape(-1)[self.pattern.positions(keep=True)] = theta
+        return self._mirror
 
     # ------------------------------------------------------------------ products
     def matmul(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
@@ -337,7 +345,8 @@ class SparseKernel:
             if self._grad is None:
                 self._grad = np.empty(self.shape, dtype=self.dtype)
             np.matmul(self._cast(x).T, self._cast(g), out=self._grad)
-            np.take(self._grad.reshape(-1), self.pattern.positions(), out=out)
+            pos = self.pattern.positions(keep=True)
+            np.take(self._grad.reshape(-1), pos, out=out)
             return
         xt, gt = self._input_t(x, fresh=False), self._grad_t(g, fresh=True)
         self.pattern.sampled_product(xt, gt, out, plan.weight, plan.threads)
@@ -425,10 +434,8 @@ class SparseTraining:
         self, mode: Any = "auto", *, backend: str = "auto", threads: int | None = None
     ) -> None:
         self.mode = validate_mode("mode", mode)
-        validate_type("backend", backend, str, "a str")
-        self.backend = validate_choice(
-            "backend", backend, ("auto", "numba", "scipy", "numpy")
-        )
+        self._measured: dict[tuple[Any, ...], LayerTrainingPlan] = {}
+        self.backend = backend
         self.threads = (
             default_threads()
             if threads is None
@@ -437,7 +444,6 @@ class SparseTraining:
         self.plans: dict[str, LayerTrainingPlan] = {}
         self.model: Any = None
         self._entries: dict[str, _Entry] = {}
-        self._measured: dict[tuple[Any, ...], LayerTrainingPlan] = {}
 
     def __repr__(self) -> str:
         return (
@@ -446,6 +452,23 @@ class SparseTraining:
         )
 
     # ------------------------------------------------------------------ views
+    @property
+    def backend(self) -> str:
+        """The sparse kernels allowed (``'auto'``: every one installed).
+
+        Set it to plan as on a machine with fewer libraries (``'scipy'``:
+        without the ``fast`` extra); it applies from the next plan.
+        """
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        validate_type("backend", value, str, "a str")
+        self._backend: str = validate_choice(
+            "backend", value, ("auto", "numba", "scipy", "numpy")
+        )
+        self._measured = {}
+
     @property
     def active(self) -> bool:
         """Whether any layer is on the sparse path."""

@@ -195,7 +195,9 @@ class SparsityPattern:
 
     @property
     def nbytes(self) -> int:
-        return int(
+        """Bytes of the index arrays (and of the positions, if kept)."""
+        kept = 0 if self._positions is None else self._positions.nbytes
+        return kept + int(
             self.indptr.nbytes
             + self.indices.nbytes
             + self.t_indptr.nbytes
@@ -206,14 +208,20 @@ class SparsityPattern:
     def __repr__(self) -> str:
         return f"SparsityPattern(shape={self.shape}, nnz={self.nnz})"
 
-    def positions(self) -> np.ndarray:
-        """Flat (row-major) indices of the kept positions, increasing (int64)."""
-        if self._positions is None:
-            rows = np.repeat(
-                np.arange(self.shape[0], dtype=np.int64), np.diff(self.indptr)
-            )
-            self._positions = rows * self.shape[1] + self.indices
-        return self._positions
+    def positions(self, keep: bool = False) -> np.ndarray:
+        """Flat (row-major) indices of the kept positions, increasing (int64).
+
+        Computed on each call (8 bytes per kept weight, which the pattern
+        does not hold) unless `keep`: then it is kept for later calls (for
+        products that scatter or gather at every step).
+        """
+        if self._positions is not None:
+            return self._positions
+        rows = np.repeat(np.arange(self.shape[0], dtype=np.int64), np.diff(self.indptr))
+        pos: np.ndarray = rows * self.shape[1] + self.indices
+        if keep:
+            self._positions = pos
+        return pos
 
     def mask(self) -> np.ndarray:
         """The bool mask of shape ``(n_in, n_out)`` (a new array)."""
@@ -269,10 +277,10 @@ class SparsityPattern:
         values = old._check_values(values)
         if old.shape != self.shape:
             raise ValueError(f"old must have shape {self.shape}; got {old.shape}")
-        new_pos, old_pos = self.positions(), old.positions()
         out = np.zeros(self.nnz, dtype=values.dtype)
         if old.nnz == 0 or self.nnz == 0:
             return out
+        new_pos, old_pos = self.positions(), old.positions()
         idx = np.searchsorted(old_pos, new_pos)
         np.minimum(idx, old.nnz - 1, out=idx)
         found = old_pos[idx] == new_pos
