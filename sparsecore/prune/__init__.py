@@ -4,6 +4,8 @@ Criteria are plain functions on NumPy arrays (no model needed); the
 :class:`ArrayPruner` engine applies them to named arrays of any framework
 during training, and the :class:`Pruner` is that engine as a ``fit``
 callback; :mod:`~sparsecore.prune.policy` chooses which weights are pruned.
+While masks are fixed, :class:`SparseTraining` (the Pruner's
+``sparse_training``) trains the masked Dense layers on sparse kernels.
 """
 
 from sparsecore.prune.criteria import (
@@ -39,6 +41,7 @@ from sparsecore.prune.schedules import (
     PruningScheduleWarning,
     schedule_from_config,
 )
+from sparsecore.prune.sparse_training import SparseTraining
 
 __all__ = [
     "ArrayPruner",
@@ -51,6 +54,7 @@ __all__ = [
     "PruningScheduleWarning",
     "PruningSummaries",
     "SparsityReport",
+    "SparseTraining",
     "SparsityRow",
     "global_magnitude_masks",
     "global_random_masks",
