@@ -497,9 +497,9 @@ def calibrate(batches: Sequence[int] = (32, 256, 1024)) -> str:
                 plan = LayerTrainingPlan("c", True, be, be, be, 2)
                 op = SparseKernel(pattern, plan, np.float32)
                 calls = {
-                    "forward": lambda op=op: op.matmul(x, theta),
-                    "input": lambda op=op: op.input_grad(g, theta),
-                    "weight": lambda op=op: op.kernel_grad(x, g, theta, out),
+                    "forward": functools.partial(op.matmul, x, theta),
+                    "input": functools.partial(op.input_grad, g, theta),
+                    "weight": functools.partial(op.kernel_grad, x, g, theta, out),
                 }
                 for product, call in calls.items():
                     call()
