@@ -45,8 +45,9 @@ class KernelOperator(Protocol):
     The methods, with ``x`` of shape ``(B, n_in)`` and ``g = dL/dy`` of shape
     ``(B, n_out)``:
 
-    - ``matmul(x, theta)`` returns a new ``x @ K`` of shape ``(B, n_out)``
-      (any memory layout);
+    - ``matmul(x, theta, bias)`` returns a new ``x @ K + bias`` of shape
+      ``(B, n_out)`` (any memory layout; `bias` of shape ``(n_out,)`` or
+      None, so that the operator may add it in the same pass);
     - ``kernel_grad(x, g, theta, out)`` writes ``dL/dtheta`` into `out`
       (shaped like ``theta``), given ``dL/dK = x^T g``;
     - ``input_grad(g, theta)`` returns ``g @ K^T`` of shape ``(B, n_in)``;
@@ -61,7 +62,9 @@ class KernelOperator(Protocol):
 
     shape: tuple[int, int]
 
-    def matmul(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray: ...
+    def matmul(
+        self, x: np.ndarray, theta: np.ndarray, bias: np.ndarray | None
+    ) -> np.ndarray: ...
 
     def kernel_grad(
         self, x: np.ndarray, g: np.ndarray, theta: np.ndarray, out: np.ndarray
@@ -209,7 +212,9 @@ class Dense(Layer):
         self._x = x
         op = self.operator
         theta = self.params["kernel"]
-        y = x @ theta if op is None else op.matmul(x, theta)
+        if op is not None:
+            return op.matmul(x, theta, self.params.get("bias"))
+        y = x @ theta
         if self.use_bias:
             y += self.params["bias"]  # in place: y is a fresh array
         return y

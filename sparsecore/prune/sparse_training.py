@@ -329,15 +329,19 @@ class SparseKernel:
         return self._mirror
 
     # ------------------------------------------------------------------ products
-    def matmul(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        """``x @ K``: ``(B, n_in) -> (B, n_out)``."""
+    def matmul(
+        self, x: np.ndarray, theta: np.ndarray, bias: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``x @ K + bias``: ``(B, n_in) -> (B, n_out)``."""
         plan = self.plan
         if plan.forward == DENSE:
             y: np.ndarray = self._cast(x) @ self._dense(theta)
+            if bias is not None:
+                y += bias
             return y
         xt = self._input_t(x, fresh=True)
         yt = np.empty((self.shape[1], xt.shape[1]), dtype=self.dtype)
-        self.pattern.product_t(theta, xt, yt, plan.forward, plan.threads)
+        self.pattern.product_t(theta, xt, yt, plan.forward, plan.threads, bias)
         return yt.T
 
     def kernel_grad(

@@ -18,8 +18,9 @@ loops are faster than scipy's (measured on the tutorial shape):
 
 :func:`rows_product` and :func:`sampled_product` are the products of sparse
 training over a fixed pattern (:mod:`sparsecore.runtime.pattern`), with the
-batch on the contiguous axis: ``Y[i, :] = sum_jj data[perm[jj]] H[indices[jj],
-:]`` (assigned, not added; ``perm`` optional) and the sampled dense-dense
+batch on the contiguous axis: ``Y[i, :] = b[i] + sum_jj data[perm[jj]]
+H[indices[jj], :]`` (assigned, not added; ``perm`` and ``b`` optional) and the
+sampled dense-dense
 product ``out[jj] = X[i, :] . G[indices[jj], :]``. Both stream whole rows of
 ``B`` contiguous values per nonzero (four nonzeros per pass over the row),
 which measured 55-70 ps per multiply-add on one core of the 2-core AMD EPYC
@@ -100,14 +101,17 @@ def kernel(A: CSRMatrix, H: np.ndarray, Y: np.ndarray, r0: int, r1: int) -> None
 
 
 @numba.njit(**_FLAGS)
-def _rows_mm(r0, r1, indptr, indices, perm, data, H, Y):  # type: ignore[no-untyped-def]
-    # Y[i, :] = sum over the row's nonzeros of data[perm[jj]] * H[indices[jj], :]
-    # (perm of length 0: data[jj] itself).
+def _rows_mm(r0, r1, indptr, indices, perm, data, bias, H, Y):  # type: ignore[no-untyped-def]
+    # Y[i, :] = bias[i] + sum over the row's nonzeros of data[perm[jj]] *
+    # H[indices[jj], :] (perm of length 0: data[jj] itself; bias of length 0:
+    # no bias). The row starts at the bias, which costs nothing more than 0.
     B = H.shape[1]
     direct = perm.shape[0] == 0
+    biased = bias.shape[0] > 0
     for i in range(r0, r1):
+        b = bias[i] if biased else 0.0  # (float32 bias values are exact in float64)
         for k in range(B):
-            Y[i, k] = 0
+            Y[i, k] = b
         p1 = indptr[i + 1]
         jj = indptr[i]
         while jj + 4 <= p1:
@@ -179,19 +183,20 @@ def rows_product(
     indices: np.ndarray,
     perm: np.ndarray,
     data: np.ndarray,
+    bias: np.ndarray,
     H: np.ndarray,
     Y: np.ndarray,
     r0: int,
     r1: int,
 ) -> None:
-    """``Y[i] = sum_jj data[perm[jj]] * H[indices[jj]]`` for rows ``r0 <= i < r1``.
+    """``Y[i] = bias[i] + sum_jj data[perm[jj]] * H[indices[jj]]``, rows ``r0..r1``.
 
     `H` ``(N, B)`` and `Y` ``(M, B)`` are C-contiguous; `perm` (int32) maps
-    each nonzero to its value, or is empty for ``data[jj]`` itself. ``B``
-    must be at least 1.
+    each nonzero to its value, or is empty for ``data[jj]`` itself; `bias`
+    ``(M,)``, or empty for none. ``B`` must be at least 1.
     """
     if r1 > r0:
-        _rows_mm(r0, r1, indptr, indices, perm, data, H, Y)
+        _rows_mm(r0, r1, indptr, indices, perm, data, bias, H, Y)
 
 
 def sampled_product(

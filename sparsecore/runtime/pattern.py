@@ -73,6 +73,7 @@ _TRANSPOSE_BLOCK = 64
 _CHUNK_ELEMENTS = 1 << 22
 _INDEX = np.dtype(np.int32)
 _EMPTY_PERM = np.zeros(0, dtype=_INDEX)
+_EMPTY_BIAS = {np.dtype(t): np.zeros(0, dtype=t) for t in (np.float32, np.float64)}
 
 
 def transposed(a: np.ndarray) -> np.ndarray:
@@ -303,8 +304,11 @@ class SparsityPattern:
         out: np.ndarray,
         backend: str = "auto",
         threads: int = 1,
+        bias: np.ndarray | None = None,
     ) -> None:
-        """``out = K^T @ XT``: the forward product. This is an *in place* operation.
+        """``out = K^T @ XT (+ bias)``: the forward product.
+
+        This is an *in place* operation.
 
         Parameters
         ----------
@@ -316,9 +320,20 @@ class SparsityPattern:
             C-contiguous, of the dtype of `values`; overwritten.
         backend : {'auto', 'numba', 'scipy', 'numpy'}, default='auto'
         threads : int, default=1
+        bias : ndarray of shape (n_out,), optional
+            Added to every column (the numba kernel starts each row at it,
+            which costs nothing more than starting at 0).
         """
+        if bias is not None:
+            bias = np.asarray(bias)
+            if bias.shape != (self.shape[1],) or bias.dtype != values.dtype:
+                raise ValueError(
+                    f"bias must have shape ({self.shape[1]},) and dtype "
+                    f"{values.dtype.name}; got {bias.dtype.name} of shape "
+                    f"{bias.shape}"
+                )
         self._product(
-            "t", values, XT, out, self.shape[0], self.shape[1], backend, threads
+            "t", values, XT, out, self.shape[0], self.shape[1], backend, threads, bias
         )
 
     def product(
@@ -402,6 +417,7 @@ class SparsityPattern:
         n_out: int,
         backend: str,
         threads: int,
+        bias: np.ndarray | None = None,
     ) -> None:
         values = self._check_values(values)
         _check_operand("the input", H, n_h, None, values.dtype)
@@ -411,15 +427,18 @@ class SparsityPattern:
             indptr, indices, perm = self.t_indptr, self.t_indices, self.perm
         else:
             indptr, indices, perm = self.indptr, self.indices, _EMPTY_PERM
+        start = 0 if bias is None else bias[:, None]
         if self.nnz == 0 or B == 0:
-            out[...] = 0
+            out[...] = start
             return
         backend = resolve_backend(backend)
         if backend == "numba":
             from .csr_numba import rows_product
 
+            b = _EMPTY_BIAS[values.dtype] if bias is None else bias
+
             def run(r0: int, r1: int) -> None:
-                rows_product(indptr, indices, perm, values, H, out, r0, r1)
+                rows_product(indptr, indices, perm, values, b, H, out, r0, r1)
 
             self._run(which, indptr, run, B, threads)
             return
@@ -427,7 +446,7 @@ class SparsityPattern:
         if backend == "scipy":
             A = CSRMatrix(data, indices, indptr, (n_out, n_h), check=False)
             kernel = get_kernel("scipy")
-            out[...] = 0
+            out[...] = start  # the kernel adds
 
             def run_scipy(r0: int, r1: int) -> None:
                 kernel(A, H, out, r0, r1)
@@ -435,6 +454,8 @@ class SparsityPattern:
             self._run(which, indptr, run_scipy, B, threads)
             return
         _numpy_rows(indptr, indices, data, H, out)
+        if bias is not None:
+            out += start
 
     def _run(
         self, which: str, indptr: np.ndarray, run: Any, B: int, threads: int

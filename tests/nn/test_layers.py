@@ -150,8 +150,9 @@ class _TransposedKernel:
     def __init__(self, shape):
         self.shape = shape
 
-    def matmul(self, x, theta):
-        return x @ theta.T
+    def matmul(self, x, theta, bias):
+        y = x @ theta.T
+        return y if bias is None else y + bias
 
     def kernel_grad(self, x, g, theta, out):
         np.matmul(g.T, x, out=out)  # d/dK^T of the loss: (x^T g)^T

@@ -175,3 +175,20 @@ def test_row_bounds_and_parallel_ranges():
 
     with pytest.raises(RuntimeError, match="range"):
         parallel_ranges(boom, np.array([0, 1, 2]))
+
+
+def test_forward_product_adds_the_bias_on_every_backend():
+    rng = np.random.default_rng(3)
+    mask, k, xt, _ = _case(rng, 9, 7, 0.3, 5, np.float32)
+    bias = rng.standard_normal(7).astype(np.float32)
+    p = SparsityPattern(mask)
+    for be in backends():
+        yt = np.empty((7, 5), np.float32)
+        p.product_t(p.gather(k), xt, yt, be, bias=bias)
+        np.testing.assert_allclose(yt, k.T @ xt + bias[:, None], rtol=1e-5, atol=1e-5)
+    empty = SparsityPattern(np.zeros((9, 7), bool))
+    yt = np.empty((7, 5), np.float32)
+    empty.product_t(np.zeros(0, np.float32), xt, yt, bias=bias)
+    np.testing.assert_array_equal(yt, np.broadcast_to(bias[:, None], (7, 5)))
+    with pytest.raises(ValueError, match=r"bias must have shape \(7,\)"):
+        p.product_t(p.gather(k), xt, yt, bias=bias[:3])
