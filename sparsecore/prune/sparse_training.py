@@ -278,6 +278,8 @@ class SparseKernel:
         self._xt: np.ndarray | None = None
         self._g: np.ndarray | None = None
         self._gt: np.ndarray | None = None
+        self._xbuf: np.ndarray | None = None
+        self._gbuf: np.ndarray | None = None
         # The dense buffers of dense products, made now (part of the state,
         # not of a step): the kernel for BLAS, the dense x^T g.
         self._mirror: np.ndarray | None = None
@@ -310,14 +312,22 @@ class SparseKernel:
     # a step (forward for x, the weight gradient for g) and reused only by
     # the next one, on the same array object: an array changed in place
     # between steps (as a gradient check does) is never read stale.
+    # A transpose that must be copied goes into a buffer kept from step to
+    # step (it never leaves the operator).
     def _input_t(self, x: np.ndarray, fresh: bool) -> np.ndarray:
         if fresh or x is not self._x or self._xt is None:
-            self._x, self._xt = x, transposed(self._cast(x))
+            xt = transposed(self._cast(x), self._xbuf)
+            if not np.shares_memory(xt, x):
+                self._xbuf = xt
+            self._x, self._xt = x, xt
         return self._xt
 
     def _grad_t(self, g: np.ndarray, fresh: bool) -> np.ndarray:
         if fresh or g is not self._g or self._gt is None:
-            self._g, self._gt = g, transposed(self._cast(g))
+            gt = transposed(self._cast(g), self._gbuf)
+            if not np.shares_memory(gt, g):
+                self._gbuf = gt
+            self._g, self._gt = g, gt
         return self._gt
 
     def _dense(self, theta: np.ndarray) -> np.ndarray:
