@@ -309,8 +309,12 @@ def test_corrupted_bytes_raise(tmp_path, compressed):
     raw = bytearray(path.read_bytes())
     with zipfile.ZipFile(path) as z:
         info = z.getinfo("layers/1/kernel_t.npy")
-    # flip bytes inside the member's data (after its local header)
-    pos = info.header_offset + 30 + len(info.filename) + 200
+    # flip bytes inside the member's data (after its local header and extra)
+    extra = int.from_bytes(
+        raw[info.header_offset + 28 : info.header_offset + 30], "little"
+    )
+    start = info.header_offset + 30 + len(info.filename) + extra
+    pos = start + info.compress_size // 2
     raw[pos : pos + 8] = b"\xff" * 8
     (tmp_path / "c.npz").write_bytes(bytes(raw))
     with pytest.raises(SparseFormatError, match="layers/1/kernel_t"):
