@@ -280,5 +280,6 @@ def test_epoch_counter_and_history():
     assert model.epoch == 0
     model.fit(x, y, epochs=3, verbose=0)
     assert model.epoch == 3
-    model.fit(x, y, epochs=5, initial_epoch=3, verbose=0)
-    assert model.epoch == 5 and model.history.epoch == [3, 4]
+    h = model.fit(x, y, epochs=5, initial_epoch=3, verbose=0)
+    assert model.epoch == 5 and h.epoch == [3, 4]
+    assert model.history.epoch == [0, 1, 2, 3, 4]  # the record of both fits
