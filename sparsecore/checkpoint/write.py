@@ -83,6 +83,9 @@ def _callbacks_json(
                 best_masks=None if masks is None else list(masks),
             )
             for name, w in zip(names, weights or [], strict=False):
+                m = (masks or {}).get(name)
+                if m is not None and m.shape == w.shape:  # 0 where pruned, as above
+                    w = np.where(m, w, w.dtype.type(0))
                 arrays[f"callbacks/{i}/best_weights/{name}"] = _little(w)
             for name, m in (masks or {}).items():
                 arrays[f"callbacks/{i}/best_masks/{name}"] = np.asarray(m, bool)

@@ -302,15 +302,12 @@ def cast_finite(arr: np.ndarray, name: str, dtype: np.dtype[Any]) -> np.ndarray:
 def all_finite(arr: np.ndarray) -> bool:
     """Whether every entry of the float array `arr` is finite (exactly).
 
-    For small arrays (a batch-1 input) one sum is cheaper than
-    ``isfinite(arr).all()`` (one NumPy call instead of two and no temporary):
-    a NaN or inf entry always makes the sum NaN or inf, and only when the sum
-    is not finite (which finite entries can also give, by overflow) does the
-    exact check run.
+    First :func:`finite_norm` (one BLAS dot product: cheaper than
+    ``isfinite(arr).all()``, which makes two NumPy calls and a temporary,
+    and the difference shows on a batch-1 input); only when it fails (NaN or
+    inf, or finite entries beyond ``sqrt(max)``) does the exact check run.
     """
-    if arr.size <= 4096 and math.isfinite(np.add.reduce(arr, axis=None)):
-        return True
-    return bool(np.isfinite(arr).all())
+    return finite_norm(arr) or bool(np.isfinite(arr).all())
 
 
 def finite_norm(arr: np.ndarray) -> bool:
@@ -322,19 +319,25 @@ def finite_norm(arr: np.ndarray) -> bool:
     a parameter array (about a third of a sum), so it can run every training
     step. An empty array is finite.
     """
-    flat = arr.reshape(-1)
-    return math.isfinite(np.dot(flat, flat))
+    # vdot flattens in C (no view to make); for real arrays it is the dot product
+    return math.isfinite(np.vdot(arr, arr))
 
 
 def validate_samples(
-    name: str, value: Any, n_features: int, dtype: np.dtype[Any]
+    name: str,
+    value: Any,
+    n_features: int,
+    dtype: np.dtype[Any],
+    *,
+    allow_empty: bool = False,
 ) -> tuple[np.ndarray, bool]:
     """An inference input: ``(n_samples, n_features)`` or one sample ``(n_features,)``.
 
     The checks of a model's ``predict``: a rectangular real array (bool, int
-    or float), of ``n_features`` columns and at least one sample, whose
-    values are finite in `dtype` (NaN, inf and float64 values that overflow
-    float32 are refused), cast to `dtype` (no copy when it already is).
+    or float), of ``n_features`` columns and at least one sample (or none,
+    with `allow_empty`), whose values are finite in `dtype` (NaN, inf and
+    float64 values that overflow float32 are refused), cast to `dtype` (no
+    copy when it already is).
 
     Returns
     -------
@@ -349,23 +352,24 @@ def validate_samples(
     ValueError
         If the shape is wrong, there is no sample, or a value is not finite.
     """
+    # Written for a batch-1 call, where every NumPy call shows.
     arr = value if type(value) is np.ndarray else validate_array(name, value)
     if arr.dtype.kind not in "biuf":
         validate_array(name, arr)  # raises the TypeError with its message
-    single = arr.ndim == 1
+    shape = arr.shape
+    single = len(shape) == 1
     if single:
         arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[1] != n_features:
-        got = arr.shape[1:] if single else arr.shape
+    if len(arr.shape) != 2 or arr.shape[1] != n_features:
         raise ValueError(
             f"{name} must have shape (n_samples, {n_features}) or "
-            f"({n_features},); got {got}"
+            f"({n_features},); got {shape}"
         )
-    if arr.shape[0] == 0:
-        raise ValueError(f"{name} must have at least one sample; got shape {arr.shape}")
-    if arr.dtype != dtype:
+    if arr.shape[0] == 0 and not allow_empty:
+        raise ValueError(f"{name} must have at least one sample; got shape {shape}")
+    if arr.dtype is not dtype and arr.dtype != dtype:
         return cast_finite(arr, name, dtype), single
-    if not all_finite(arr):
+    if not finite_norm(arr):
         _check_finite(arr, name, "must contain only finite values")
     return arr, single
 

@@ -347,7 +347,13 @@ def test_prune_random_is_seeded(tmp_path, weights):
 
 def test_prune_compress_and_overwrite_in_place(tmp_path, weights):
     path, arrays = weights
+    before = path.read_bytes()
+    # -o onto the input itself would destroy the dense original: refused ...
     code, _, err = run("prune", path, "-o", path, "--sparsity", "0.9", "--compress")
+    assert_one_line_error(code, err, 1, "is the input file itself", "--in-place")
+    assert path.read_bytes() == before
+    # ... unless the user says so
+    code, _, err = run("prune", path, "--in-place", "--sparsity", "0.9", "--compress")
     assert code == 0, err
     with zipfile.ZipFile(path) as zf:
         assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in zf.infolist())
@@ -600,7 +606,7 @@ def test_inspect_and_prune_a_checkpoint(tmp_path):
     model.save(path)
     code, out, err = run("inspect", path)
     assert code == 0, err
-    assert "(sparsecore.Checkpoint, version 1)" in out
+    assert "(sparsecore.Checkpoint, version 2)" in out
     assert "weights/dense_0/kernel" in out
     code, _, err = run("prune", path, "-o", tmp_path / "p.npz", "--sparsity", "0.5")
     assert_one_line_error(code, err, 1, "is a sparsecore checkpoint")

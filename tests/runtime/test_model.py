@@ -330,7 +330,7 @@ def test_predict_validation_and_io_types():
         sm.predict(np.ones((4, 3)))
     with pytest.raises(ValueError, match="x must have shape"):
         sm.predict(np.ones((1, 1, 2)))
-    with pytest.raises(TypeError, match="x must be numeric"):
+    with pytest.raises(TypeError, match="x must be a real numeric array"):
         sm.predict(np.array([["a", "b"]]))
     with pytest.raises(ValueError, match=r"batch_size must be an int in \[1, inf\)"):
         sm.predict(np.ones((1, 2)), batch_size=0)
@@ -342,10 +342,11 @@ def test_predict_validation_and_io_types():
     assert a.tolist() == [[2.0, 2.0, 2.0]] and b.tolist() == [[0.0, 0.0, 0.0]]
 
 
-def test_nan_propagates():
+def test_non_finite_input_refused():
+    # As Sequential.predict: NaN and inf never silently propagate (issue 10).
     sm = SparseModel.from_layers([(np.eye(2), None, "relu")], format="csr")
-    y = sm.predict(np.array([[np.nan, 1.0]]))
-    assert np.isnan(y[0, 0]) and y[0, 1] == 1.0
+    with pytest.raises(ValueError, match="x must contain only finite values"):
+        sm.predict(np.array([[np.nan, 1.0]]))
 
 
 def test_summary_and_repr():
