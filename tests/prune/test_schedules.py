@@ -272,3 +272,35 @@ def test_from_config_errors():
 def test_equality():
     assert PolynomialDecay(0, 0.5, 0, 9) != PolynomialDecay(0, 0.5, 0, 10)
     assert ConstantSparsity(0.5, 0) != "ConstantSparsity"
+
+
+# ----------------------------------------------------------------------- issue 10
+def test_steps_bounded_so_int64_never_overflows():
+    top = 2**62
+    s = PolynomialDecay(0.0, 0.5, begin_step=top - 10, end_step=top, frequency=5)
+    assert s(top) == (True, 0.5) and s(-top)[0] is False
+    ConstantSparsity(0.5, begin_step=top, end_step=top, frequency=top)
+    for kwargs, name in [
+        ({"begin_step": 2**70}, "begin_step"),
+        ({"begin_step": top + 1}, "begin_step"),
+        ({"end_step": 2**64}, "end_step"),
+        ({"frequency": 2**70}, "frequency"),
+    ]:
+        args = {"begin_step": 0, "end_step": 10, "frequency": 1, **kwargs}
+        with pytest.raises(ValueError, match=rf"{name} must be .*2\*\*62\]; got"):
+            PolynomialDecay(0.0, 0.5, **args)
+        with pytest.raises(ValueError, match=rf"{name} must be .*2\*\*62\]; got"):
+            ConstantSparsity(0.5, **args)
+    with pytest.raises(
+        ValueError, match=r"step must be an int in \[-2\*\*62, 2\*\*62\]"
+    ):
+        s(2**63)
+
+
+def test_schedule_that_would_lower_the_sparsity_is_refused():
+    with pytest.raises(
+        ValueError,
+        match=r"final_sparsity must be a float in \[initial_sparsity, 1\) = \[0.9, 1\)",
+    ):
+        PolynomialDecay(0.9, 0.5, 0, 100)
+    assert PolynomialDecay(0.5, 0.5, 0, 100)(50) == (False, 0.5)  # flat is fine
