@@ -24,7 +24,7 @@ from sparsecore.cli._common import (
     shape_str,
     sparsity_of,
 )
-from sparsecore.runtime.npz import SparseFormatError
+from sparsecore.runtime.npz import SparseFormatError, printable
 
 __all__ = ["EXAMPLES", "HELP", "NAME", "add_arguments", "run"]
 
@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
             for key, is_npy in archive.order:
                 if not is_npy:
                     n_bytes = archive.others[key].file_size
-                    rows.append([key, "", "(not .npy)", "-", "-", f"{n_bytes:,}"])
+                    row = [printable(key), "", "(not .npy)", "-", "-", f"{n_bytes:,}"]
+                    rows.append(row)
                     total_bytes += n_bytes
                     continue
                 a = archive.read_array(key)  # one member at a time
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                 nnz = int(np.count_nonzero(a)) if numeric else a.size
                 rows.append(
                     [
-                        key,
+                        printable(key),
                         shape_str(a),
                         str(a.dtype),
                         f"{nnz:,}" if numeric else "-",

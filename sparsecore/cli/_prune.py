@@ -31,6 +31,7 @@ from sparsecore.cli._common import (
     shape_str,
     sparsity_of,
 )
+from sparsecore.runtime.npz import printable
 
 __all__ = ["EXAMPLES", "HELP", "NAME", "add_arguments", "run"]
 
@@ -250,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
             nnz_total += nnz
             rows.append(
                 [
-                    name,
+                    printable(name),
                     shape_str(a),
                     f"{sparsity_of(a):.4f}",
                     f"{sparsity_of(b):.4f}",
@@ -259,7 +260,8 @@ def run(args: argparse.Namespace) -> int:
                 ]
             )
         else:
-            rows.append([name, shape_str(a), "", "", "", f"kept ({skipped[name]})"])
+            kept = f"kept ({skipped[name]})"
+            rows.append([printable(name), shape_str(a), "", "", "", kept])
     rows.append(
         [
             f"total pruned ({len(chosen)} arrays)",
@@ -279,7 +281,8 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     for name, data in archive.files.items():
-        rows.insert(-1, [name, "", "", "", "", f"copied ({len(data):,} bytes)"])
+        copied = f"copied ({len(data):,} bytes)"
+        rows.insert(-1, [printable(name), "", "", "", "", copied])
     say(f"pruned {args.input} -> {output} ({how})")
     say(format_table(rows, "llrrrl"))
     say(f"{output}: {human_bytes(os.path.getsize(output))} on disk")

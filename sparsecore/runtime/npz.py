@@ -55,7 +55,7 @@ from typing import IO, Any, NoReturn
 
 import numpy as np
 
-__all__ = ["NpzArchive", "SparseFormatError", "ZipMember", "open_npz"]
+__all__ = ["NpzArchive", "SparseFormatError", "ZipMember", "open_npz", "printable"]
 
 
 class SparseFormatError(ValueError):
@@ -96,6 +96,12 @@ _NPY_TOKEN = re.compile(
     r"\s*(?:(?P<str>'[^'\\\n]{0,64}'|\"[^\"\\\n]{0,64}\")"
     r"|(?P<int>[0-9]{1,20})L?|(?P<name>True|False)|(?P<punct>[{}(),:]))"
 )
+
+
+def printable(name: str, limit: int = 200) -> str:
+    """`name` for a one-line message: escaped if not printable, cut if long."""
+    text = name if name.isprintable() else ascii(name)[1:-1]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -332,7 +338,7 @@ def _directory(fid: IO[bytes], size: int) -> list[ZipMember]:
         wanted = [k for k in ("usize", "csize", "offset") if values[k] == _U32]
         problem = _zip64_extra(extra, wanted, values)
         if problem is not None:
-            fail(f"member {name!r}: {problem}")
+            fail(f"member {printable(name)!r}: {problem}")
         usize, csize, offset = values["usize"], values["csize"], values["offset"]
         field = name[:-4] if name.endswith(".npy") else name
         if disk_start not in (0, _U16):
@@ -592,8 +598,12 @@ class NpzArchive:
                 self.fail(m.name, "is not a .npy member (unknown member)")
 
     def fail(self, field: str, problem: str) -> NoReturn:
-        """Raise ``self.error("<file>: <field>: <problem>")``."""
-        raise self.error(f"{self.path}: {field}: {problem}")
+        """Raise ``self.error("<file>: <field>: <problem>")``.
+
+        A field (a member name, the file's choice) that is not printable or
+        too long is shown escaped and cut, so the message stays one line.
+        """
+        raise self.error(f"{self.path}: {printable(field)}: {problem}")
 
     def check_members(
         self, expected: Sequence[str], *, missing_first: bool = False

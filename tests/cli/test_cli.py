@@ -877,3 +877,21 @@ def test_sigterm_during_prune_cleans_up(tmp_path, weights):
     assert proc.returncode == 143
     assert err.strip() == "sparsecore: terminated"
     assert sorted(os.listdir(tmp_path)) == ["w.npz"]
+
+
+def test_hostile_member_names_do_not_break_the_output(tmp_path, cli):
+    from tests.runtime.zipcraft import Entry, build, npy
+
+    name = "evil\nsparsecore: error: fake\x1b[2J"
+    blob = build(
+        [Entry(name + ".npy", npy(np.ones((4, 4), np.float32))), Entry(name, b"x")]
+    )
+    (tmp_path / "w.npz").write_bytes(blob)
+    code, out, err = cli("inspect", tmp_path / "w.npz")
+    assert code == 0, err
+    assert "\x1b" not in out and "sparsecore: error: fake" not in out.splitlines()
+    code, out, err = cli(
+        "prune", tmp_path / "w.npz", "-o", tmp_path / "p.npz", "--sparsity", "0.5"
+    )
+    assert code == 0, err
+    assert "\x1b" not in out

@@ -387,3 +387,10 @@ def test_json_member(tmp_path):
         assert a.read_json("h", 100) == {"a": [1, 2]}
         with pytest.raises(SparseFormatError, match="h: too"):
             a.read_json("h", 2)
+
+
+def test_hostile_member_names_stay_on_one_line(tmp_path):
+    name = "a\nb\x1b[31m" + "x" * 5000  # newline, terminal escape, very long
+    blob = build([Entry(name, b"")])
+    msg = _refused(_write(tmp_path, blob), "is not a .npy member")
+    assert "\n" not in msg and "\x1b" not in msg and len(msg) < 400 + len(tmp_path.name)
