@@ -215,3 +215,13 @@ def test_checked_update_refuses_a_step_that_would_overflow():
     g = {"w": np.array([np.nan, 0.0], np.float32)}
     assert Adam().apply(w, g, check_finite=True) is False
     assert w["w"].tolist() == [1.0, 1.0]
+
+
+def test_a_schedule_is_bounded_as_a_constant_learning_rate():
+    opt = Adam(lambda step: 1e7)
+    w = {"w": np.ones(2, np.float32)}
+    with pytest.raises(
+        ValueError, match=r"learning_rate\(0\) must return a float in \[0, 1e6\]"
+    ):
+        opt.apply(w, {"w": np.ones(2, np.float32)})
+    assert w["w"].tolist() == [1.0, 1.0]
