@@ -50,6 +50,7 @@ __all__ = ["atomic_savez", "atomic_write"]
 #: or not on this platform) is stale after this many seconds without a write.
 _STALE_AGE = 24 * 3600
 _TMP_MIDDLE = re.compile(r"(?:(?P<pid>[0-9]{1,10})-)?[0-9a-f]{12}")
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
 _LIVE: set[str] = set()  # temporary files this process is writing right now
 _LIVE_LOCK = threading.Lock()
 _KINDS = (
@@ -350,7 +351,8 @@ def atomic_savez(
 
     The archive is the one :func:`numpy.savez` writes (one ``<name>.npy``
     member per array) and is read back with ``np.load(path,
-    allow_pickle=False)``.
+    allow_pickle=False)``. Its members are dated 1980-01-01 (the zip epoch),
+    so the same arrays always give the same bytes.
 
     Parameters
     ----------
@@ -392,10 +394,18 @@ def atomic_savez(
     if not isinstance(compressed, bool):
         raise TypeError(f"compressed must be a bool; got {compressed!r}")
     method = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
+
+    def member(name: str) -> zipfile.ZipInfo:
+        # A fixed timestamp (the zip epoch): the same arrays give the same bytes.
+        info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+        info.compress_type = method
+        info.external_attr = 0o644 << 16
+        return info
+
     with atomic_write(path) as f:
         with zipfile.ZipFile(f, mode="w", compression=method, allowZip64=True) as zf:
             for key, arr in checked.items():
-                with zf.open(key + ".npy", "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, arr, allow_pickle=False)
+                with zf.open(member(key + ".npy"), "w", force_zip64=True) as out:
+                    np.lib.format.write_array(out, arr, allow_pickle=False)
             for name, data in extra.items():
-                zf.writestr(name, data)
+                zf.writestr(member(name), data)

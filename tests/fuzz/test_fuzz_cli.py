@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 import sparsecore as sc
 from sparsecore.cli import main
 from sparsecore.cli._common import CLIError, read_archive
-from sparsecore.runtime import SparseModel
+from sparsecore.runtime import SparseModel, atomic_savez
 from tests.fuzz.mutations import NON_NPZ, raw, structural
 
 EXAMPLES = max(20, int(os.environ.get("SPARSECORE_FUZZ_EXAMPLES", "600")) * 2 // 3)
@@ -63,8 +63,10 @@ def bases():
             "name": np.array("model"),
             "flags": rng.random(5) < 0.5,
         }
-        np.savez(os.path.join(d, "plain"), **plain)
+        # (atomic_savez and a fixed date: the same bytes in every run)
+        atomic_savez(os.path.join(d, "plain.npz"), plain)
         exported = os.path.join(d, "exported.npz")
+        date = (1980, 1, 1, 0, 0, 0)
         with zipfile.ZipFile(exported, "w", zipfile.ZIP_DEFLATED) as zf:
             for name, a in {
                 "fc.weight": np.asfortranarray(rng.standard_normal((8, 12))),
@@ -72,8 +74,9 @@ def bases():
             }.items():
                 buf = io.BytesIO()
                 np.lib.format.write_array(buf, a, allow_pickle=False)
-                zf.writestr(name + ".npy", buf.getvalue())
-            zf.writestr("config.json", b'{"in": 12, "out": 8}\n\x00')
+                zf.writestr(zipfile.ZipInfo(name + ".npy", date), buf.getvalue())
+            config = b'{"in": 12, "out": 8}\n\x00'
+            zf.writestr(zipfile.ZipInfo("config.json", date), config)
         layers = [
             (rng.standard_normal((6, 4)), None, "relu"),
             (np.ones((4, 2)), None, None),

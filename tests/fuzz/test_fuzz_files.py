@@ -92,7 +92,7 @@ def _checkpoints():
     )
     m.compile(sc.CategoricalCrossentropy(), sc.SGD(0.1, momentum=0.9))
     out["ckpt-sgd64-deflated"] = (m, True)
-    out["ckpt-bare"] = (sc.Sequential([sc.Dense(3)], input_dim=2), False)
+    out["ckpt-bare"] = (sc.Sequential([sc.Dense(3)], input_dim=2, seed=2), False)
     blobs = {}
     with tempfile.TemporaryDirectory() as d:
         for name, (model, compressed) in out.items():

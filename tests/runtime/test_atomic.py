@@ -296,3 +296,12 @@ def test_atomic_savez_copies_other_members_byte_for_byte(tmp_path):
             atomic_savez(tmp_path / "b.npz", {}, files={bad: b""})
     with pytest.raises(TypeError, match="must be bytes"):
         atomic_savez(tmp_path / "b.npz", {}, files={"a.txt": "text"})
+
+
+def test_the_same_arrays_give_the_same_bytes(tmp_path):
+    arrays = {"a": np.arange(6.0).reshape(2, 3), "b": np.array("x")}
+    for compressed in (False, True):
+        atomic_savez(tmp_path / "1.npz", arrays, compressed=compressed)
+        time.sleep(1.1)  # zip dates have a 2 s resolution: cross a tick
+        atomic_savez(tmp_path / "2.npz", arrays, compressed=compressed)
+        assert (tmp_path / "1.npz").read_bytes() == (tmp_path / "2.npz").read_bytes()
