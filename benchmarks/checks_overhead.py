@@ -9,6 +9,8 @@
    bounded before anything is applied), the same ``fit`` with the update
    check off, and the train step of main before the issue (a sum-based
    gradient check, no update check).
+3. The finiteness checks of one training step timed against that step:
+   the share of the step they take, robust to a busy machine.
 
 Both run interleaved (:func:`sparsecore.bench.timing.time_interleaved`:
 every round runs every variant once, in a shuffled order), report medians
@@ -16,8 +18,8 @@ and ratios, and print the environment.
 
 Run::
 
-    python benchmarks/checks_overhead.py            # 400 predict rounds, 25 epochs
-    python benchmarks/checks_overhead.py --quick    # a smoke test
+    python benchmarks/checks_overhead.py          # 400 + 25 + 60 interleaved rounds
+    python benchmarks/checks_overhead.py --quick  # a smoke test
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 import numpy as np
 
 import sparsecore as sc
-from sparsecore._checks import validate_int
+from sparsecore._checks import finite_norm, validate_int
 from sparsecore._environment import environment
 from sparsecore._text import format_table
 from sparsecore.bench.networks import make_input, pruned_tutorial_layers
@@ -142,6 +144,41 @@ def training_ratio(repeats: int) -> list[list[str]]:
     return rows
 
 
+def check_share(repeats: int) -> list[list[str]]:
+    """The checks of one step against the step itself (one batch of 1024).
+
+    Per step ``fit`` checks every gradient, every weight and every update
+    step (one dot product each, :func:`sparsecore._checks.finite_norm`); the
+    update steps have the weights' sizes, so the checks of a step cost three
+    passes over arrays of the weights' sizes. Short samples of both, timed
+    side by side, are less sensitive to a busy machine than whole epochs.
+    """
+    x, y = sc.data.make_regression(1024, 1000, n_informative=500, random_state=0)
+    x, y = x.astype(np.float32), (y / np.abs(y).max()).astype(np.float32)
+    model = tutorial_model(sc.Sequential, sc.Adam(1e-3))
+    model.fit(x, y, epochs=1, batch_size=1024, verbose=0, seed=0)
+    arrays = list(model.weights().values())
+
+    def checks() -> bool:
+        return all(finite_norm(a) for _ in range(3) for a in arrays)
+
+    t = time_interleaved(
+        {
+            "one step": lambda: model.fit(x, y, epochs=1, batch_size=1024, verbose=0),
+            "its checks": checks,
+        },
+        repeats=repeats,
+        min_time=0.05,
+    )
+    step, cost = t.median["one step"], t.median["its checks"]
+    return [
+        ["fit, one step (batch 1024)", "the step, checks included (reference)",
+         f"{step * 1e3:.2f} ms", "1.0000"],
+        ["", "its finiteness checks alone", f"{cost * 1e3:.3f} ms",
+         f"{cost / step:.4f}"],
+    ]  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="few rounds: a smoke test")
@@ -149,6 +186,7 @@ def main() -> None:
     rows = [["measurement", "variant", "median", "x reference"]]
     rows += predict_ratio(20 if args.quick else 400)
     rows += training_ratio(2 if args.quick else 25)
+    rows += check_share(3 if args.quick else 60)
     print(format_table(rows, "lllr"))
     env = environment()
     print(", ".join(f"{k}: {v}" for k, v in env.items()))
