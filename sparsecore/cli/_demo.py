@@ -117,8 +117,8 @@ def run(args: argparse.Namespace) -> int:
     runs = f"two runs of {config.epochs} epochs x {config.steps_per_epoch} steps"
     say(f"sparsecore demo: {runs} ({_duration(args.quick)})")
     note = _schedule_note(schedule, total, config.steps_per_epoch)
-    if note:
-        say(note)
+    if note:  # printed as "sparsecore: warning: ..." by the command
+        warnings.warn(note, PruningScheduleWarning, stacklevel=1)
     lines: dict[str, ProgressLine] = {}
 
     def progress(label: str, epoch: int, epochs: int, logs: dict[str, Any]) -> None:
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             line.close()
 
     with warnings.catch_warnings():
-        # The note above says it, as the tutorial's finding it is.
+        # The warning above says it once, as the tutorial's finding it is.
         warnings.simplefilter("ignore", PruningScheduleWarning)
         result = experiment.run_experiment(
             config,
@@ -171,7 +171,7 @@ def _schedule_note(schedule: Any, total: int, per_epoch: int) -> str:
     target = float(schedule.sparsity_at(final))
     need = -(-final // per_epoch)
     return (
-        f"note: as in the tutorial, the run ends at step {total}, before the "
+        f"as in the tutorial, the run ends at step {total}, before the "
         f"schedule's last pruning step {final}, so the kernels reach sparsity "
         f"{reached:.3f}, not {target:.3g}; --epochs {need} lets it finish"
     )
