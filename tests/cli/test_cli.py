@@ -479,9 +479,9 @@ def test_demo_warns_once_as_the_tutorial_finding(tmp_path):
     notes = [ln for ln in err.splitlines() if ln.startswith("sparsecore: warning:")]
     assert notes == [
         "sparsecore: warning: as in the tutorial, the run ends at step "
-        f"{steps}, before the schedule's last pruning step {end}, so the kernels reach sparsity 0.000, "
-        f"not {cfg.final_sparsity:g}; --epochs {math.ceil(end / cfg.steps_per_epoch)} "
-        "lets it finish"
+        f"{steps}, before the schedule's last pruning step {end}, so the kernels "
+        f"reach sparsity 0.000, not {cfg.final_sparsity:g}; "
+        f"--epochs {math.ceil(end / cfg.steps_per_epoch)} lets it finish"
     ]
     assert "NOT completed" in out
     assert "[dense] epoch" not in out  # -q
