@@ -1,4 +1,4 @@
-"""The driver: local pool and Dask give the same results, resume, failures, dead workers."""
+"""The driver: pool and Dask agree, resume, failures, dead workers."""
 
 import json
 import os
@@ -15,7 +15,8 @@ from sparsecore.sweep.methods import METHODS
 
 # A tiny study: 1 + 2 * 2 cells of a few hundred ms each.
 TINY = {"dataset": "regression", "methods": ["magnitude", "random"],
-        "sparsities": [0.5, 0.9], "seeds": [0], "epochs": 2, "hidden": [16]}  # fmt: skip
+        "sparsities": [0.5, 0.9], "seeds": [0], "epochs": 2,
+        "hidden": [16]}  # fmt: skip
 
 
 def metrics(result):
