@@ -21,8 +21,10 @@ from sparsecore.checkpoint.schema import (
     FORMAT_VERSION,
     LAYER_CLASSES,
     LOSS_CLASSES,
+    METRIC_NAMES,
     OPTIMIZER_CLASSES,
     PRUNER_CLASSES,
+    SCHEDULE_CLASSES,
     CheckpointFormatError,
     canonical,
 )
@@ -71,12 +73,16 @@ class _Reader:
             )
         return v
 
-    def build(self, field: str, cls: type, config: Any) -> Any:
-        """``cls(**config)``, refused unless its get_config() gives `config` back."""
+    def build(self, field: str, cls: type, config: Any, arguments: Any = None) -> Any:
+        """``cls(**config)``, refused unless its get_config() gives `config` back.
+
+        `arguments`, if given, is what is passed instead of `config` (the
+        config with a learning-rate schedule already rebuilt).
+        """
         if not isinstance(config, dict):
             self.fail(field, f"must be a JSON object; got {type(config).__name__}")
         try:
-            obj = cls(**config)
+            obj = cls(**(config if arguments is None else arguments))
         except _CONFIG_ERRORS as e:
             self.fail(field, f"invalid {cls.__name__} config ({e})")
         if canonical(obj.get_config()) != canonical(config):
@@ -165,10 +171,38 @@ def _architecture(
     return layers, shapes, np.dtype(cfg["dtype"]).newbyteorder("<")
 
 
-def _compile(r: _Reader, cfg: Any) -> tuple[Loss, Optimizer, int] | None:
+def _schedule(r: _Reader, field: str, spec: Any) -> Any:
+    """The schedule an optimizer config holds as its learning rate, rebuilt."""
+    spec = r.obj(field, spec, {"class_name", "config"})
+    name = spec["class_name"]
+    cls = SCHEDULE_CLASSES.get(name) if isinstance(name, str) else None
+    if cls is None:
+        r.fail(
+            field + ".class_name",
+            f"must be one of {sorted(SCHEDULE_CLASSES)}; got {name!r:.80}",
+        )
+    return r.build(field + ".config", cls, spec["config"])
+
+
+def _metrics(r: _Reader, names: Any) -> list[str]:
+    if not isinstance(names, list) or not all(
+        isinstance(n, str) and n in METRIC_NAMES for n in names
+    ):
+        r.fail(
+            "header.compile.metrics",
+            f"must be a list of metric names from {sorted(METRIC_NAMES)}",
+        )
+    return names
+
+
+def _compile(r: _Reader, cfg: Any) -> tuple[Loss, Optimizer, int, list[str]] | None:
     if cfg is None:
         return None
-    cfg = r.obj("header.compile", cfg, {"loss", "optimizer"})
+    # "metrics" is written only for a model compiled with metrics
+    keys = {"loss", "optimizer"} | (
+        {"metrics"} & set(cfg) if isinstance(cfg, dict) else set()
+    )
+    cfg = r.obj("header.compile", cfg, keys)
     loss_cfg = r.obj("header.compile.loss", cfg["loss"], {"class_name", "config"})
     opt_cfg = r.obj(
         "header.compile.optimizer",
@@ -187,11 +221,18 @@ def _compile(r: _Reader, cfg: Any) -> tuple[Loss, Optimizer, int] | None:
                 field + ".class_name",
                 f"must be one of {sorted(registry)}; got {name!r:.80}",
             )
-        found.append(r.build(field + ".config", cls, spec["config"]))
+        config, arguments = spec["config"], None
+        if registry is OPTIMIZER_CLASSES and isinstance(config, dict):
+            if isinstance(config.get("learning_rate"), dict):
+                lr_field = field + ".config.learning_rate"
+                lr = _schedule(r, lr_field, config["learning_rate"])
+                arguments = {**config, "learning_rate": lr}
+        found.append(r.build(field + ".config", cls, config, arguments))
     iterations = r.integer(
         "header.compile.optimizer.iterations", opt_cfg["iterations"], 0, _MAX_COUNT
     )
-    return found[0], found[1], iterations
+    metrics = _metrics(r, cfg["metrics"]) if "metrics" in cfg else []
+    return found[0], found[1], iterations, metrics
 
 
 def _history(r: _Reader, h: Any) -> History | None:
@@ -315,8 +356,11 @@ def read_checkpoint(archive: NpzArchive) -> Sequential:
     for name, w in live.items():
         w[...] = weights[name]
     if compiled is not None:
-        loss, optimizer, iterations = compiled
-        model.compile(loss, optimizer)
+        loss, optimizer, iterations, metric_names = compiled
+        try:
+            model.compile(loss, optimizer, metrics=metric_names or None)
+        except _CONFIG_ERRORS as e:
+            r.fail("header.compile.metrics", f"invalid metrics ({e})")
         for name, by_slot in slots.items():
             for slot, a in by_slot.items():
                 optimizer.state[name][slot][...] = a

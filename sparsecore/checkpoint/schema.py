@@ -19,10 +19,17 @@ Layout, version 1 (every member a plain ``.npy``; nothing is pickled)::
     {"format": "sparsecore.Checkpoint", "version": 1,
      "model": model.get_config(),
      "compile": null | {"loss": {"class_name", "config"},
-                        "optimizer": {"class_name", "config", "iterations"}},
+                        "optimizer": {"class_name", "config", "iterations"},
+                        "metrics": [name, ...]   (only when compiled with metrics)},
      "fit_seed": null | int, "epoch": int,
      "history": null | {"epoch": [int, ...], "history": {key: [float, ...]}},
      "pruner": null | {"class_name": "Pruner", "state": {...}, "masks": [name, ...]}}
+
+An optimizer whose learning rate is a schedule holds it in its config as
+``"learning_rate": {"class_name", "config"}`` (one of
+:data:`SCHEDULE_CLASSES`); the schedule is a function of the step, so the saved
+``iterations`` resume it exactly. Metrics are saved by name (a metric given as a
+function cannot be checkpointed).
 
 Files are written atomically (:func:`sparsecore.runtime.atomic_savez`): an
 interrupted save leaves the previous file as it was. Reading validates
@@ -39,7 +46,9 @@ import json
 from typing import Any
 
 from sparsecore.nn.layers import Layer
+from sparsecore.nn.learning_rate import LEARNING_RATE_SCHEDULES, LearningRateSchedule
 from sparsecore.nn.losses import LOSSES, Loss
+from sparsecore.nn.metrics import METRICS
 from sparsecore.nn.model import LAYERS
 from sparsecore.nn.optimizers import OPTIMIZERS, Optimizer
 from sparsecore.prune.pruner import Pruner
@@ -50,8 +59,10 @@ __all__ = [
     "FORMAT_VERSION",
     "LAYER_CLASSES",
     "LOSS_CLASSES",
+    "METRIC_NAMES",
     "OPTIMIZER_CLASSES",
     "PRUNER_CLASSES",
+    "SCHEDULE_CLASSES",
     "CheckpointFormatError",
     "canonical",
 ]
@@ -66,6 +77,9 @@ OPTIMIZER_CLASSES: dict[str, type[Optimizer]] = {
     c.__name__: c for c in OPTIMIZERS.values()
 }
 PRUNER_CLASSES: dict[str, type[Pruner]] = {"Pruner": Pruner}
+SCHEDULE_CLASSES: dict[str, type[LearningRateSchedule]] = dict(LEARNING_RATE_SCHEDULES)
+#: The metric names a checkpoint stores (the keys of ``compile(metrics=[...])``).
+METRIC_NAMES: frozenset[str] = frozenset(METRICS)
 
 
 class CheckpointFormatError(SparseFormatError):

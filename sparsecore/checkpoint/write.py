@@ -21,8 +21,10 @@ from sparsecore.checkpoint.schema import (
     FORMAT_VERSION,
     LAYER_CLASSES,
     LOSS_CLASSES,
+    METRIC_NAMES,
     OPTIMIZER_CLASSES,
     PRUNER_CLASSES,
+    SCHEDULE_CLASSES,
 )
 from sparsecore.nn.model import Sequential
 from sparsecore.runtime.atomic import atomic_savez
@@ -83,9 +85,11 @@ def checkpoint_arrays(model: Sequential, history: Any = None) -> dict[str, np.nd
         _registered("layer", layer, LAYER_CLASSES)
     live = model.weights()
     arrays = {f"weights/{n}": _little(w) for n, w in live.items()}
-    compiled = None
+    compiled: dict[str, Any] | None = None
     if model.loss is not None and model.optimizer is not None:
         opt = model.optimizer
+        if callable(opt.learning_rate):
+            _registered("learning-rate schedule", opt.learning_rate, SCHEDULE_CLASSES)
         compiled = {
             "loss": {
                 "class_name": _registered("loss", model.loss, LOSS_CLASSES),
@@ -97,6 +101,14 @@ def checkpoint_arrays(model: Sequential, history: Any = None) -> dict[str, np.nd
                 "iterations": int(opt.iterations),
             },
         }
+        if model.metric_specs:  # absent without metrics: older files stay valid
+            for m in model.metric_specs:
+                if not isinstance(m, str) or m not in METRIC_NAMES:
+                    raise TypeError(
+                        f"cannot checkpoint metric {m!r}: a checkpoint stores "
+                        f"metrics by name, one of {sorted(METRIC_NAMES)}"
+                    )
+            compiled["metrics"] = list(model.metric_specs)
         for name, w in live.items():
             slots = opt.state.get(name, {})
             for slot in opt.slot_names:

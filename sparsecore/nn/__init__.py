@@ -1,5 +1,7 @@
-"""The train stage: layers, losses, initializers, optimizers, Sequential, callbacks."""
+"""The train stage: layers, losses, metrics, initializers, optimizers and their
+learning-rate schedules, Sequential, callbacks."""
 
+from sparsecore.nn import learning_rate, metrics
 from sparsecore.nn.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from sparsecore.nn.callbacks import (
     Callback,
@@ -10,12 +12,19 @@ from sparsecore.nn.callbacks import (
 )
 from sparsecore.nn.gradcheck import check_layer, check_loss, check_model
 from sparsecore.nn.layers import Dense, Layer
+from sparsecore.nn.learning_rate import (
+    CosineDecay,
+    ExponentialDecay,
+    LearningRateSchedule,
+    PiecewiseConstantDecay,
+)
 from sparsecore.nn.losses import (
     MAE,
     MSE,
     BinaryCrossentropy,
     CategoricalCrossentropy,
     Loss,
+    SparseCategoricalCrossentropy,
 )
 from sparsecore.nn.model import NonFiniteLossError, Sequential
 from sparsecore.nn.optimizers import SGD, Adam, AdamW, Optimizer
@@ -29,23 +38,30 @@ __all__ = [
     "BinaryCrossentropy",
     "Callback",
     "CategoricalCrossentropy",
+    "CosineDecay",
     "Dense",
     "EarlyStopping",
+    "ExponentialDecay",
     "History",
     "Identity",
     "Layer",
+    "LearningRateSchedule",
     "LeakyReLU",
     "Loss",
     "NonFiniteLossError",
     "Optimizer",
+    "PiecewiseConstantDecay",
     "ProgressLogger",
     "ReLU",
     "Sequential",
     "Sigmoid",
     "Softmax",
+    "SparseCategoricalCrossentropy",
     "Tanh",
     "TerminateOnNaN",
     "check_layer",
     "check_loss",
     "check_model",
+    "learning_rate",
+    "metrics",
 ]

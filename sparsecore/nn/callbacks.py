@@ -9,8 +9,10 @@ One training step inside ``fit`` runs, in order::
     on_after_optimizer_step()        # weights and optimizer state may be changed
     on_train_batch_end(batch, {"loss": ...})
 
-``on_epoch_end(epoch, logs)`` receives ``logs`` with ``"loss"`` (and
-``"val_loss"``); user callbacks run first and may add keys, then
+``on_epoch_end(epoch, logs)`` receives ``logs`` with ``"loss"``, each compiled
+metric (``"accuracy"``, ...) and, with validation data, ``"val_loss"`` and
+``"val_<metric>"``; ``on_train_batch_end`` gets the batch's loss and metrics.
+User callbacks run first and may add keys, then
 :class:`History` records them all, then the progress display prints them.
 """
 
@@ -31,6 +33,7 @@ from sparsecore._checks import (
     validate_int,
     validate_type,
 )
+from sparsecore.nn.metrics import metric_direction
 
 __all__ = [
     "Callback",
@@ -182,7 +185,12 @@ class EarlyStopping(Callback):
         An improvement must exceed this.
     patience : int, default=0
         Epochs without improvement before stopping.
-    mode : {'min', 'max'}, default='min'
+    mode : {'auto', 'min', 'max'}, default='auto'
+        Whether the value should fall or rise. ``'auto'`` infers it from the
+        name: the built-in metrics by what they measure (accuracies rise;
+        ``"loss"``, ``"mse"``, ``"mae"`` fall, with or without ``"val_"``), any
+        other key rises if it contains ``"acc"`` and falls otherwise (tf.keras'
+        rule; Keras 3 refuses unknown keys instead).
     restore_best_weights : bool, default=False
         Copy the best epoch's weights back into the model when stopping.
     """
@@ -192,14 +200,21 @@ class EarlyStopping(Callback):
         monitor: str = "val_loss",
         min_delta: float = 0.0,
         patience: int = 0,
-        mode: str = "min",
+        mode: str = "auto",
         restore_best_weights: bool = False,
     ) -> None:
         super().__init__()
         self.monitor = validate_type("monitor", monitor, str, "a str")
         self.min_delta = validate_float("min_delta", min_delta, 0.0)
         self.patience = validate_int("patience", patience, 0)
-        self.mode = validate_choice("mode", mode, ("min", "max"))
+        self.mode = validate_choice("mode", mode, ("auto", "min", "max"))
+        direction = self.mode
+        if direction == "auto":
+            direction = metric_direction(monitor) or (
+                "max" if "acc" in monitor else "min"
+            )
+        # +1: lower is better; -1: higher is better (values are compared negated)
+        self._sign = 1.0 if direction == "min" else -1.0
         self.restore_best_weights = validate_bool(
             "restore_best_weights", restore_best_weights
         )
@@ -217,8 +232,7 @@ class EarlyStopping(Callback):
                 f"EarlyStopping monitor {self.monitor!r} is not in the epoch logs; "
                 f"available: {sorted(logs or {})}"
             )
-        sign = 1.0 if self.mode == "min" else -1.0
-        value = sign * float(logs[self.monitor])
+        value = self._sign * float(logs[self.monitor])
         if value < self.best - self.min_delta:
             self.best, self.wait = value, 0
             if self.restore_best_weights:

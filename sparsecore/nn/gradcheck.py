@@ -173,27 +173,57 @@ def check_layer(
     return _check_all(f, {"input": x, **layer.params}, grads, rng, max_checks, eps)
 
 
+def _targets(y: Any) -> np.ndarray:
+    """Integer labels stay integers (an integer-label loss wants indices); the
+    rest becomes float64."""
+    y = np.asarray(y)
+    if y.dtype.kind in "iu":
+        return y.copy()
+    return np.array(y, dtype=np.float64)
+
+
+def _weight_kwargs(sample_weight: Any) -> dict[str, np.ndarray]:
+    if sample_weight is None:
+        return {}
+    return {"sample_weight": np.array(sample_weight, dtype=np.float64)}
+
+
 def check_loss(
     loss: Any,
     y_true: np.ndarray,
     y_pred: np.ndarray,
     *,
+    sample_weight: np.ndarray | None = None,
     eps: float = 1e-5,
     seed: int = 0,
     max_checks: int | None = 200,
 ) -> GradCheckResult:
     """Check ``loss.gradient(y_true, y_pred)`` against differences of ``loss.value``.
 
+    Parameters
+    ----------
+    loss : Loss
+    y_true : ndarray
+        Targets; integer arrays (class indices) are kept as integers, others
+        are cast to float64.
+    y_pred : ndarray
+        Cast to float64 and perturbed.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Passed to both ``value`` and ``gradient``.
+
     Returns
     -------
     GradCheckResult
         With the entry ``"y_pred"``.
     """
-    y_true = np.array(y_true, dtype=np.float64)
+    y_true = _targets(y_true)
     y_pred = np.array(y_pred, dtype=np.float64)
+    kw = _weight_kwargs(sample_weight)
     idx = _subset(y_pred.size, max_checks, np.random.default_rng(seed))
-    analytic = np.asarray(loss.gradient(y_true, y_pred)).reshape(-1)[idx]
-    numeric = numerical_gradient(lambda: loss.value(y_true, y_pred), y_pred, idx, eps)
+    analytic = np.asarray(loss.gradient(y_true, y_pred, **kw)).reshape(-1)[idx]
+    numeric = numerical_gradient(
+        lambda: loss.value(y_true, y_pred, **kw), y_pred, idx, eps
+    )
     result = GradCheckResult()
     _compare(result, "y_pred", analytic, numeric)
     return result
@@ -204,14 +234,16 @@ def check_model(
     x: np.ndarray,
     y: np.ndarray,
     *,
+    sample_weight: np.ndarray | None = None,
     eps: float = 1e-5,
     seed: int = 0,
     max_checks: int | None = 50,
 ) -> GradCheckResult:
     """Check a whole compiled model: every weight and the input gradient.
 
-    The scalar is ``model.loss.value(y, model.forward(x))``; `model` must be
-    float64 and compiled.
+    The scalar is ``model.loss.value(y, model.forward(x), sample_weight=...)``;
+    `model` must be float64 and compiled. For a loss with integer labels `y`
+    holds class indices of shape (n_samples,).
 
     Returns
     -------
@@ -219,14 +251,18 @@ def check_model(
         Entries ``"input"`` and every name of ``model.weights()``.
     """
     x = np.array(x, dtype=np.float64)
-    y = np.array(y, dtype=np.float64).reshape(x.shape[0], -1)
+    if getattr(model.loss, "integer_labels", False):
+        y = np.asarray(y).reshape(x.shape[0])
+    else:
+        y = np.array(y, dtype=np.float64).reshape(x.shape[0], -1)
+    kw = _weight_kwargs(sample_weight)
     rng = np.random.default_rng(seed)
 
     def f() -> float:
-        return float(model.loss.value(y, model.forward(x)))
+        return float(model.loss.value(y, model.forward(x), **kw))
 
     pred = model.forward(x)
-    grad_in = model.backward(model.loss.gradient(y, pred))
+    grad_in = model.backward(model.loss.gradient(y, pred, **kw))
     grads = {"input": np.asarray(grad_in)} | {
         k: g.copy() for k, g in model.gradients().items()
     }

@@ -3,6 +3,12 @@
 Every loss reduces to a scalar averaged over samples, as Keras does, and
 ``gradient(y_true, y_pred)`` returns ``dL/dy_pred`` with the shape of
 ``y_pred`` so that it can be fed straight into ``model.backward``.
+
+Sample weights (``value(y_true, y_pred, sample_weight=w)``, ``w`` of shape
+``(n_samples,)``) multiply each sample's loss, and the mean stays over the
+``n_samples`` of the batch, not over ``sum(w)``: Keras' default reduction
+``"sum_over_batch_size"``, ``L = sum_i w_i l_i / n``. The gradient is the
+unweighted one with row ``i`` scaled by ``w_i``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ __all__ = [
     "BinaryCrossentropy",
     "CategoricalCrossentropy",
     "Loss",
+    "SparseCategoricalCrossentropy",
     "get_loss",
 ]
 
@@ -35,21 +42,57 @@ def _check_shapes(y_true: np.ndarray, y_pred: np.ndarray) -> None:
         )
 
 
+def _weights(sample_weight: Any, y_pred: np.ndarray) -> np.ndarray | None:
+    """`sample_weight` as an array that broadcasts against `y_pred` row by row.
+
+    Shape ``(n_samples,)`` (or ``(n_samples, 1)``) becomes ``(n_samples, 1, ...)``
+    with ``y_pred``'s number of axes, in ``y_pred``'s dtype.
+    """
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    n = y_pred.shape[0] if y_pred.ndim else 1
+    if w.shape not in ((n,), (n, 1)):
+        raise ValueError(
+            f"sample_weight must have shape ({n},) (one weight per sample of "
+            f"y_pred {y_pred.shape}); got {w.shape}"
+        )
+    shape = (n,) + (1,) * (y_pred.ndim - 1)
+    return w.reshape(shape).astype(y_pred.dtype, copy=False)
+
+
 class Loss:
     """Base class. Subclasses implement :meth:`value` and :meth:`gradient`.
 
-    Both take ``y_true`` and ``y_pred`` of the same shape ``(n_samples, n_out)``.
+    Both take ``y_true`` and ``y_pred`` of the same shape ``(n_samples, n_out)``
+    (class indices of shape ``(n_samples,)`` when :attr:`integer_labels`), and
+    an optional ``sample_weight`` of shape ``(n_samples,)``.
+
+    Attributes
+    ----------
+    integer_labels : bool
+        True when ``y_true`` holds class indices rather than an array shaped
+        like ``y_pred``; ``Sequential.fit`` then takes `y` as integer labels.
     """
 
     name = "loss"
+    integer_labels = False
 
-    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
-        return self.value(y_true, y_pred)
+    def __call__(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: Any = None
+    ) -> float:
+        if sample_weight is None:  # a subclass written without weights works
+            return self.value(y_true, y_pred)
+        return self.value(y_true, y_pred, sample_weight=sample_weight)
 
-    def value(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    def value(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: Any = None
+    ) -> float:
         raise NotImplementedError
 
-    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    def gradient(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: Any = None
+    ) -> np.ndarray:
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
@@ -70,15 +113,26 @@ class MSE(Loss):
 
     name = "mse"
 
-    def value(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    def value(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: Any = None
+    ) -> float:
         _check_shapes(y_true, y_pred)
+        w = _weights(sample_weight, y_pred)
         d = y_pred - y_true
-        return float(np.mean(d * d))
+        d *= d
+        if w is not None:
+            d *= w
+        return float(np.mean(d))
 
-    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    def gradient(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: Any = None
+    ) -> np.ndarray:
         _check_shapes(y_true, y_pred)
+        w = _weights(sample_weight, y_pred)
         g = y_pred - y_true
         g *= g.dtype.type(2.0 / g.size)
+        if w is not None:
+            g *= w
         return g
 
 
@@ -92,14 +146,25 @@ class MAE(Loss):
 
     name = "mae"
 
-    def value(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    def value(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: Any = None
+    ) -> float:
         _check_shapes(y_true, y_pred)
-        return float(np.mean(np.abs(y_pred - y_true)))
+        w = _weights(sample_weight, y_pred)
+        d = np.abs(y_pred - y_true)
+        if w is not None:
+            d *= w
+        return float(np.mean(d))
 
-    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    def gradient(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: Any = None
+    ) -> np.ndarray:
         _check_shapes(y_true, y_pred)
+        w = _weights(sample_weight, y_pred)
         g = np.sign(y_pred - y_true)
         g *= g.dtype.type(1.0 / g.size)
+        if w is not None:
+            g *= w
         return g
 
 
@@ -126,29 +191,47 @@ class BinaryCrossentropy(Loss):
     def __init__(self, from_logits: bool = False) -> None:
         self.from_logits = validate_bool("from_logits", from_logits)
 
-    def value(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    def value(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: Any = None
+    ) -> float:
         _check_shapes(y_true, y_pred)
+        w = _weights(sample_weight, y_pred)
         if self.from_logits:
             z = y_pred
-            return float(
-                np.mean(np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z))))
-            )
-        p = np.clip(y_pred, EPSILON, 1 - EPSILON)
-        return float(-np.mean(y_true * np.log(p) + (1 - y_true) * np.log(1 - p)))
+            elem = np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z)))
+        else:
+            p = np.clip(y_pred, EPSILON, 1 - EPSILON)
+            elem = -(y_true * np.log(p) + (1 - y_true) * np.log(1 - p))
+        if w is not None:
+            elem *= w
+        return float(np.mean(elem))
 
-    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    def gradient(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: Any = None
+    ) -> np.ndarray:
         _check_shapes(y_true, y_pred)
+        w = _weights(sample_weight, y_pred)
         n = y_pred.size
         if self.from_logits:
             s = 0.5 * (1 + np.tanh(0.5 * y_pred))  # sigmoid without overflow
-            return ((s - y_true) / n).astype(y_pred.dtype, copy=False)
-        inside = (y_pred > EPSILON) & (y_pred < 1 - EPSILON)
-        p = np.clip(y_pred, EPSILON, 1 - EPSILON)
-        g = (p - y_true) / (p * (1 - p)) / n
-        return np.where(inside, g, 0).astype(y_pred.dtype, copy=False)
+            g = ((s - y_true) / n).astype(y_pred.dtype, copy=False)
+        else:
+            inside = (y_pred > EPSILON) & (y_pred < 1 - EPSILON)
+            p = np.clip(y_pred, EPSILON, 1 - EPSILON)
+            g = (p - y_true) / (p * (1 - p)) / n
+            g = np.where(inside, g, 0).astype(y_pred.dtype, copy=False)
+        if w is not None:
+            g *= w
+        return g
 
     def get_config(self) -> dict[str, Any]:
         return {"from_logits": self.from_logits}
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    """``log(softmax(z))`` over the last axis, max-shifted: finite for any finite z."""
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
 
 
 class CategoricalCrossentropy(Loss):
@@ -162,8 +245,9 @@ class CategoricalCrossentropy(Loss):
     Notes
     -----
     Probabilities (as Keras): ``q = p / sum(p)``, clipped to ``[1e-7, 1 - 1e-7]``,
-    ``L = -mean_rows(sum(y log q))``; inside the clip range
-    ``dL/dp_j = (-y_j / p_j + sum(y) / sum(p)) / n_samples``.
+    ``L = -mean_rows(sum(y log q))``. The clip passes no gradient, so with
+    ``c_j = 1`` where ``q_j`` is inside the clip range and 0 outside,
+    ``dL/dp_k = (-y_k c_k / p_k + sum_j(y_j c_j) / sum(p)) / n_samples``.
 
     Logits: ``L = -mean_rows(sum(y * log_softmax(z)))`` with a max-shifted
     log-sum-exp, and ``dL/dz = (softmax(z) sum(y) - y) / n_samples``.
@@ -174,32 +258,160 @@ class CategoricalCrossentropy(Loss):
     def __init__(self, from_logits: bool = False) -> None:
         self.from_logits = validate_bool("from_logits", from_logits)
 
-    @staticmethod
-    def _log_softmax(z: np.ndarray) -> np.ndarray:
-        shifted = z - z.max(axis=-1, keepdims=True)
-        return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+    _log_softmax = staticmethod(_log_softmax)
 
-    def value(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    def value(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: Any = None
+    ) -> float:
         _check_shapes(y_true, y_pred)
         if self.from_logits:
-            logq = self._log_softmax(y_pred)
+            logq = _log_softmax(y_pred)
         else:
             q = y_pred / np.sum(y_pred, axis=-1, keepdims=True)
             logq = np.log(np.clip(q, EPSILON, 1 - EPSILON))
-        return float(-np.mean(np.sum(y_true * logq, axis=-1)))
+        per_sample = np.sum(y_true * logq, axis=-1)
+        w = _weights(sample_weight, per_sample)
+        if w is not None:
+            per_sample *= w
+        return float(-np.mean(per_sample))
 
-    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    def gradient(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: Any = None
+    ) -> np.ndarray:
         _check_shapes(y_true, y_pred)
+        w = _weights(sample_weight, y_pred)
         n = y_pred.shape[0] if y_pred.ndim > 1 else 1
-        y_sum = np.sum(y_true, axis=-1, keepdims=True)
         if self.from_logits:
-            g = np.exp(self._log_softmax(y_pred)) * y_sum - y_true
+            y_sum = np.sum(y_true, axis=-1, keepdims=True)
+            g = np.exp(_log_softmax(y_pred)) * y_sum - y_true
         else:
             p_sum = np.sum(y_pred, axis=-1, keepdims=True)
             q = y_pred / p_sum
-            g = -y_true / y_pred + y_sum / p_sum
-            g = np.where((q > EPSILON) & (q < 1 - EPSILON), g, 0)
-        return (g / n).astype(y_pred.dtype, copy=False)
+            inside = (q > EPSILON) & (q < 1 - EPSILON)  # the clip of value()
+            y_in = np.where(inside, y_true, 0)  # targets whose log q gets a gradient
+            g = y_in / np.where(inside, y_pred, 1)  # no 1/0 where p is clipped
+            g = np.sum(y_in, axis=-1, keepdims=True) / p_sum - g
+        g = (g / n).astype(y_pred.dtype, copy=False)
+        if w is not None:
+            g *= w
+        return g
+
+    def get_config(self) -> dict[str, Any]:
+        return {"from_logits": self.from_logits}
+
+
+class SparseCategoricalCrossentropy(Loss):
+    """Cross-entropy for integer class labels: the one-hot loss without one-hots.
+
+    Parameters
+    ----------
+    from_logits : bool, default=False
+        If True, `y_pred` holds logits ``z`` and softmax and cross-entropy are
+        computed as one (stable for any finite logits); otherwise `y_pred`
+        holds probabilities ``p`` (e.g. the output of a Softmax layer).
+
+    Notes
+    -----
+    ``y_true`` holds class indices ``y_i`` in ``[0, n_classes)``, of shape
+    ``(n_samples,)`` or ``(n_samples, 1)``, integers or integral floats;
+    ``y_pred`` has shape ``(n_samples, n_classes)``. The value equals
+    :class:`CategoricalCrossentropy` on the one-hot targets ``e_{y_i}``.
+
+    Logits, with ``m_i = max_j z_ij`` (so every ``exp`` is at most 1):
+
+    .. math::
+
+        L = \\frac{1}{n} \\sum_i \\Big(m_i + \\log \\sum_j e^{z_{ij} - m_i}
+            - z_{i y_i}\\Big), \\qquad
+        \\frac{\\partial L}{\\partial z_{ij}} =
+            \\frac{\\mathrm{softmax}(z_i)_j - [j = y_i]}{n}
+
+    Probabilities (as Keras): ``q_i = p_{i y_i} / sum_j p_ij`` clipped to
+    ``[1e-7, 1 - 1e-7]``, ``L = -mean_i log q_i``; where ``q_i`` is inside the
+    clip range ``dL/dp_ij = (1 / sum_j p_ij - [j = y_i] / p_{i y_i}) / n``, and 0
+    for the whole row outside it.
+
+    References
+    ----------
+    Keras ``keras.losses.SparseCategoricalCrossentropy``.
+    """
+
+    name = "sparse_categorical_crossentropy"
+    integer_labels = True
+
+    def __init__(self, from_logits: bool = False) -> None:
+        self.from_logits = validate_bool("from_logits", from_logits)
+
+    @staticmethod
+    def _labels(y_true: Any, y_pred: np.ndarray) -> np.ndarray:
+        """`y_true` as ``intp`` indices of shape (n_samples,), checked on y_pred."""
+        if y_pred.ndim != 2:
+            raise ValueError(
+                f"y_pred must have shape (n_samples, n_classes); got {y_pred.shape}"
+            )
+        n, k = y_pred.shape
+        y = np.asarray(y_true)
+        if y.shape not in ((n,), (n, 1)):
+            raise ValueError(
+                f"y_true must hold class indices of shape ({n},) or ({n}, 1) for "
+                f"y_pred {y_pred.shape}; got shape {y.shape}"
+            )
+        y = y.reshape(n)
+        if y.dtype.kind == "f":
+            fractional = y != np.round(y)  # NaN too
+            if fractional.any():
+                raise ValueError(
+                    f"y_true must hold integer class indices; got "
+                    f"{y[fractional][0].item()!r}"
+                )
+        elif y.dtype.kind not in "iu":
+            raise TypeError(
+                f"y_true must hold integer class indices; got dtype {y.dtype}"
+            )
+        if n and (y.min() < 0 or y.max() >= k):
+            bad = y[(y < 0) | (y >= k)][0]
+            raise ValueError(
+                f"y_true must hold class indices in [0, {k}); got {bad.item()!r}"
+            )
+        return y.astype(np.intp, copy=False)
+
+    def value(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: Any = None
+    ) -> float:
+        labels = self._labels(y_true, y_pred)
+        rows = np.arange(labels.size)
+        if self.from_logits:
+            per_sample = -_log_softmax(y_pred)[rows, labels]
+        else:
+            q = y_pred[rows, labels] / np.sum(y_pred, axis=-1)
+            per_sample = -np.log(np.clip(q, EPSILON, 1 - EPSILON))
+        w = _weights(sample_weight, per_sample)
+        if w is not None:
+            per_sample *= w
+        return float(np.mean(per_sample))
+
+    def gradient(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: Any = None
+    ) -> np.ndarray:
+        labels = self._labels(y_true, y_pred)
+        w = _weights(sample_weight, y_pred)
+        n = y_pred.shape[0]
+        rows = np.arange(n)
+        if self.from_logits:
+            g = np.exp(_log_softmax(y_pred))  # softmax, fused with the loss
+            g[rows, labels] -= 1
+        else:
+            p_sum = np.sum(y_pred, axis=-1, keepdims=True)
+            p_y = y_pred[rows, labels]
+            q = p_y / p_sum[:, 0]
+            inside = (q > EPSILON) & (q < 1 - EPSILON)
+            g = np.empty_like(y_pred)
+            g[...] = np.where(inside[:, None], 1 / p_sum, 0)  # d/dp_j of log sum(p)
+            g[rows, labels] -= np.where(inside, 1 / np.where(inside, p_y, 1), 0)
+        g = (g / n).astype(y_pred.dtype, copy=False)
+        if w is not None:
+            g *= w
+        return g
 
     def get_config(self) -> dict[str, Any]:
         return {"from_logits": self.from_logits}
@@ -212,6 +424,7 @@ LOSSES: dict[str, type[Loss]] = {
     "mean_absolute_error": MAE,
     "binary_crossentropy": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
 }
 
 

@@ -12,14 +12,17 @@ import contextlib
 import math
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
 from sparsecore._checks import (
     cast_finite,
+    is_int,
     validate_array,
+    validate_bool,
     validate_choice,
+    validate_float,
     validate_int,
     validate_seed,
     validate_type,
@@ -29,6 +32,7 @@ from sparsecore.nn.activations import ACTIVATIONS
 from sparsecore.nn.callbacks import Callback, CallbackList, History, ProgressLogger
 from sparsecore.nn.layers import Dense, Layer
 from sparsecore.nn.losses import Loss, get_loss
+from sparsecore.nn.metrics import MetricFn, get_metrics
 from sparsecore.nn.optimizers import Optimizer, get_optimizer
 
 __all__ = ["LAYERS", "NonFiniteLossError", "Sequential"]
@@ -42,6 +46,35 @@ LAYERS: dict[str, type[Layer]] = {
 _DTYPES = ("float32", "float64")
 _PREDICT_CHUNK = 4096
 _QUIET: dict[str, Any] = {"over": "ignore", "invalid": "ignore", "divide": "ignore"}
+
+
+class _MetricTotals:
+    """Weighted running means of the compiled metrics over batches.
+
+    Each batch adds ``metric * W`` and ``W``, with ``W`` the sum of its sample
+    weights (its size without weights), so the result is the metric's weighted
+    mean over every sample seen, as Keras' metric state.
+    """
+
+    def __init__(self, metrics: Mapping[str, MetricFn]) -> None:
+        self.metrics = metrics
+        self.totals = dict.fromkeys(metrics, 0.0)
+        self.weight = 0.0
+        self.last: dict[str, float] = {}
+
+    def update(self, y: np.ndarray, pred: np.ndarray, w: np.ndarray | None) -> None:
+        weight = float(pred.shape[0]) if w is None else float(np.sum(w, dtype=float))
+        for key, fn in self.metrics.items():
+            # a user's metric without a sample_weight parameter still works
+            value = float(fn(y, pred) if w is None else fn(y, pred, sample_weight=w))
+            self.last[key] = value
+            self.totals[key] += value * weight
+        self.weight += weight
+
+    def result(self) -> dict[str, float]:
+        return {
+            k: (t / self.weight if self.weight else 0.0) for k, t in self.totals.items()
+        }
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -74,6 +107,11 @@ class Sequential:
         Set by :meth:`compile`.
     optimizer : Optimizer or None
         Set by :meth:`compile`.
+    metrics : dict of str to callable
+        Set by :meth:`compile`: the metric functions by log key, in order.
+    metric_specs : list of str or callable
+        The `metrics` argument of :meth:`compile`, as given (a checkpoint
+        stores the names).
     stop_training : bool
         A callback sets it to end ``fit`` after the current epoch.
     pruner : Callback or None
@@ -113,6 +151,8 @@ class Sequential:
         self.layers = list(layers)
         self.loss: Loss | None = None
         self.optimizer: Optimizer | None = None
+        self.metrics: dict[str, MetricFn] = {}
+        self.metric_specs: list[str | MetricFn] = []
         self.stop_training = False
         self.pruner: Any = None
         self.history: History | None = None
@@ -246,11 +286,27 @@ class Sequential:
 
     # ------------------------------------------------------------------ training
     def compile(
-        self, loss: str | Loss = "mse", optimizer: str | Optimizer = "adam"
+        self,
+        loss: str | Loss = "mse",
+        optimizer: str | Optimizer = "adam",
+        metrics: Sequence[str | MetricFn] | None = None,
     ) -> None:
-        """Set the loss and the optimizer (and create the optimizer's slots)."""
+        """Set the loss, the optimizer (and create its slots) and the metrics.
+
+        Parameters
+        ----------
+        loss : str or Loss, default='mse'
+            E.g. ``"sparse_categorical_crossentropy"`` for integer labels.
+        optimizer : str or Optimizer, default='adam'
+        metrics : list of str or callable, optional
+            Computed by ``fit`` (logged as ``"accuracy"``, ``"val_accuracy"``,
+            ...) and ``evaluate(..., return_dict=True)``; see
+            :mod:`sparsecore.nn.metrics` (``"accuracy"`` follows the loss).
+        """
         self.loss = get_loss(loss)
         self.optimizer = get_optimizer(optimizer)
+        self.metrics = get_metrics(metrics, self.loss)
+        self.metric_specs = list(metrics or [])
         self.optimizer.build(self.weights())
 
     def _prepare_x(self, x: Any, name: str) -> np.ndarray:
@@ -266,6 +322,8 @@ class Sequential:
         return cast_finite(x, name, self.dtype)
 
     def _prepare_y(self, y: Any, n: int, name: str) -> np.ndarray:
+        if self.loss is not None and self.loss.integer_labels:
+            return self._prepare_labels(y, n, name)
         y = validate_array(name, y)
         if y.ndim == 1 and self.output_dim == 1:
             y = y.reshape(-1, 1)
@@ -280,6 +338,99 @@ class Sequential:
                 f"got {n} and {y.shape[0]}"
             )
         return cast_finite(y, name, self.dtype)
+
+    def _prepare_labels(self, y: Any, n: int, name: str) -> np.ndarray:
+        """Class indices for an integer-label loss: int64 of shape (n_samples,).
+
+        Accepts shape (n_samples,) or (n_samples, 1), integers or floats with
+        integral values, each in [0, output_dim).
+        """
+        y = validate_array(name, y, kinds="iuf")
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.reshape(-1)
+        if y.ndim != 1:
+            raise ValueError(
+                f"{name} must hold class indices of shape (n_samples,) or "
+                f"(n_samples, 1) for {type(self.loss).__name__}; got {y.shape}"
+            )
+        if y.shape[0] != n:
+            x_name = "x_val" if name == "y_val" else "x"
+            raise ValueError(
+                f"{x_name} and {name} must have the same length; "
+                f"got {n} and {y.shape[0]}"
+            )
+        if y.dtype.kind == "f":
+            fractional = y != np.round(y)  # NaN too
+            if fractional.any():
+                raise ValueError(
+                    f"{name} must hold integer class indices; got "
+                    f"{y[fractional][0].item()!r}"
+                )
+        bad = (y < 0) | (y >= self.output_dim)
+        if bad.any():
+            raise ValueError(
+                f"{name} must hold class indices in [0, {self.output_dim}) "
+                f"(output_dim); got {y[bad][0].item()!r}"
+            )
+        return y.astype(np.int64)
+
+    def _prepare_weights(
+        self,
+        sample_weight: Any,
+        class_weight: Any,
+        y: np.ndarray,
+        name: str = "sample_weight",
+    ) -> np.ndarray | None:
+        """Per-sample weights of shape (n_samples,) in the model's dtype, or None.
+
+        From `sample_weight` itself, or from `class_weight` (``{class index:
+        weight}``, 1.0 for classes it omits, as Keras) and the classes of the
+        prepared `y`: the labels, else ``argmax`` of one-hot rows, else the
+        rounded single output.
+        """
+        n = y.shape[0]
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError(
+                "pass class_weight or sample_weight, not both (as Keras); the "
+                "product is sample_weight * class_weight[y] if you need it"
+            )
+        if sample_weight is not None:
+            w = validate_array(name, sample_weight, kinds="iuf")
+            if w.ndim == 2 and w.shape[1] == 1:
+                w = w.reshape(-1)
+            if w.shape != (n,):
+                raise ValueError(f"{name} must have shape ({n},); got {w.shape}")
+            w = cast_finite(w, name, self.dtype)
+            if (w < 0).any():
+                raise ValueError(
+                    f"{name} must hold weights in [0, inf); got {w[w < 0][0].item()!r}"
+                )
+            return w
+        if class_weight is None:
+            return None
+        validate_type("class_weight", class_weight, Mapping, "a dict {class: weight}")
+        table: dict[int, float] = {}
+        for c, v in class_weight.items():
+            if not is_int(c) or c < 0:
+                raise ValueError(
+                    f"class_weight keys must be class indices in [0, inf); got {c!r}"
+                )
+            table[int(c)] = validate_float(f"class_weight[{c!r}]", v, 0.0)
+        if y.ndim == 1:
+            classes = y.astype(np.int64)
+        elif y.shape[1] > 1:
+            classes = np.argmax(y, axis=1)
+        else:
+            classes = np.round(y[:, 0]).astype(np.int64)
+            if (classes < 0).any():
+                raise ValueError(
+                    "class_weight needs class indices in [0, inf); y holds "
+                    f"{y[classes < 0, 0][0].item()!r}"
+                )
+        size = max(max(table, default=0), int(classes.max(initial=0))) + 1
+        lookup = np.ones(size, dtype=self.dtype)
+        lookup[list(table)] = list(table.values())
+        return lookup[classes]
 
     def _require_compiled(self) -> tuple[Loss, Optimizer]:
         if self.loss is None or self.optimizer is None:
@@ -301,6 +452,8 @@ class Sequential:
         seed: int | None = None,
         initial_epoch: int = 0,
         check_finite: bool = True,
+        sample_weight: np.ndarray | None = None,
+        class_weight: Mapping[int, float] | None = None,
     ) -> History:
         """Train for ``epochs - initial_epoch`` epochs of mini-batch steps.
 
@@ -308,13 +461,17 @@ class Sequential:
         ----------
         x : ndarray of shape (n_samples, input_dim)
         y : ndarray of shape (n_samples, output_dim) or (n_samples,)
+            For a loss with integer labels (``"sparse_categorical_crossentropy"``):
+            class indices in [0, output_dim) of shape (n_samples,) or
+            (n_samples, 1).
         epochs : int, default=1
             Index of the epoch to stop at (as Keras, counted from 0, not a count
             of epochs to run when `initial_epoch` > 0).
         batch_size : int, default=32
             The last batch of an epoch may be smaller.
-        validation_data : tuple (x_val, y_val), optional
-            Evaluated at the end of each epoch as ``"val_loss"``.
+        validation_data : tuple (x_val, y_val) or (x_val, y_val, sample_weight_val)
+            Evaluated at the end of each epoch as ``"val_loss"`` (and
+            ``"val_<metric>"`` for each compiled metric).
         shuffle : bool, default=True
             Reshuffle every epoch; epoch ``e`` uses
             ``np.random.default_rng((fit_seed, e))``, so a run resumed with
@@ -334,11 +491,21 @@ class Sequential:
             or gradient is NaN or infinite, before the optimizer step; NumPy's
             overflow warnings inside forward/backward are then silenced, as the
             error reports them.
+        sample_weight : ndarray of shape (n_samples,), optional
+            Weights in [0, inf) that multiply each sample's loss; a batch's loss
+            is ``sum_i w_i l_i / batch_size`` (Keras' ``sum_over_batch_size``),
+            and metrics are weighted means ``sum_i w_i s_i / sum_i w_i``.
+        class_weight : dict of int to float, optional
+            ``{class index: weight}``: sample ``i`` gets the weight of its class
+            (1.0 for classes not listed), as Keras. Classes are the labels of an
+            integer-label loss, else ``argmax`` of one-hot `y`, else the rounded
+            single output. Not together with `sample_weight`.
 
         Returns
         -------
         History
-            ``history.history["loss"]`` etc., one float per epoch run.
+            ``history.history["loss"]`` (and every metric, ``"val_*"``), one
+            float per epoch run.
         """
         loss_fn, optimizer = self._require_compiled()
         epochs = validate_int("epochs", epochs, 0)
@@ -351,15 +518,25 @@ class Sequential:
         batch_size = validate_int("batch_size", batch_size, 1)
         x = self._prepare_x(x, "x")
         y = self._prepare_y(y, x.shape[0], "y")
+        weights = self._prepare_weights(sample_weight, class_weight, y)
         val = None
         if validation_data is not None:
-            if (
-                not isinstance(validation_data, (tuple, list))
-                or len(validation_data) != 2
-            ):
-                raise ValueError("validation_data must be a tuple (x_val, y_val)")
+            if not isinstance(validation_data, (tuple, list)) or len(
+                validation_data
+            ) not in (2, 3):
+                raise ValueError(
+                    "validation_data must be a tuple (x_val, y_val) or "
+                    "(x_val, y_val, sample_weight_val)"
+                )
             x_val = self._prepare_x(validation_data[0], "x_val")
-            val = (x_val, self._prepare_y(validation_data[1], x_val.shape[0], "y_val"))
+            y_val = self._prepare_y(validation_data[1], x_val.shape[0], "y_val")
+            w_val = self._prepare_weights(
+                validation_data[2] if len(validation_data) == 3 else None,
+                None,
+                y_val,
+                "sample_weight_val",
+            )
+            val = (x_val, y_val, w_val)
         if seed is None:  # the last fit's seed first, so a resumed run continues
             seed = self.fit_seed if self.fit_seed is not None else self.seed
         if seed is None:
@@ -397,17 +574,27 @@ class Sequential:
             rng = np.random.default_rng((self.fit_seed, epoch))
             order = rng.permutation(n) if shuffle else None
             total = 0.0
+            tracker = _MetricTotals(self.metrics) if self.metrics else None
             for batch in range(steps):
                 sl = slice(batch * batch_size, min(n, (batch + 1) * batch_size))
                 idx = order[sl] if order is not None else sl
                 xb, yb = x[idx], y[idx]
+                wb = weights[idx] if weights is not None else None
                 cbs.on_train_batch_begin(batch)
-                batch_loss = self._train_step(xb, yb, cbs, check_finite, epoch, batch)
+                batch_loss = self._train_step(
+                    xb, yb, cbs, check_finite, epoch, batch, wb, tracker
+                )
                 total += batch_loss * (sl.stop - sl.start)
-                cbs.on_train_batch_end(batch, {"loss": batch_loss})
+                batch_logs = {"loss": batch_loss}
+                if tracker is not None:
+                    batch_logs.update(tracker.last)
+                cbs.on_train_batch_end(batch, batch_logs)
             logs: dict[str, Any] = {"loss": total / n}
+            if tracker is not None:
+                logs.update(tracker.result())
             if val is not None:
-                logs["val_loss"] = self.evaluate(*val)
+                scores = self._evaluate_arrays(*val, _PREDICT_CHUNK)
+                logs.update({f"val_{k}": v for k, v in scores.items()})
             self.epoch = epoch + 1
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
@@ -423,14 +610,21 @@ class Sequential:
         check_finite: bool,
         epoch: int,
         batch: int,
+        wb: np.ndarray | None = None,
+        tracker: _MetricTotals | None = None,
     ) -> float:
-        """Forward, loss, backward, optimizer step on one batch; return its loss."""
+        """Forward, loss, backward, optimizer step on one batch; return its loss.
+
+        `wb` holds the batch's sample weights; `tracker` accumulates the
+        metrics on the batch's predictions (before the update, as Keras).
+        """
         loss_fn, optimizer = self._require_compiled()
+        weighted = {} if wb is None else {"sample_weight": wb}
         # With check_finite the error below reports an overflow; without it,
         # NumPy's warnings are the only signal, so they are left alone.
         with np.errstate(**_QUIET) if check_finite else contextlib.nullcontext():
             pred = self.forward(xb)
-            batch_loss = loss_fn.value(yb, pred)
+            batch_loss = loss_fn.value(yb, pred, **weighted)
             where = f"at epoch {epoch + 1}, step {batch + 1}"
             if check_finite and not math.isfinite(batch_loss):
                 raise NonFiniteLossError(
@@ -438,7 +632,7 @@ class Sequential:
                     "the last finite step. Lower the learning rate or check the "
                     "data."
                 )
-            self.backward(loss_fn.gradient(yb, pred), need_grad_in=False)
+            self.backward(loss_fn.gradient(yb, pred, **weighted), need_grad_in=False)
             grads = self.gradients()
             # A sum is finite iff every term is (barring float overflow, itself
             # a sign of divergence) and, unlike isfinite, allocates nothing.
@@ -447,26 +641,94 @@ class Sequential:
                     f"a gradient became NaN or inf {where}; the weights are those "
                     "of the last finite step."
                 )
+            if tracker is not None:
+                tracker.update(yb, pred, wb)
         cbs.on_before_optimizer_step()
         optimizer.apply(self.weights(), grads)
         cbs.on_after_optimizer_step()
         return batch_loss
 
+    @overload
     def evaluate(
-        self, x: np.ndarray, y: np.ndarray, batch_size: int | None = None
-    ) -> float:
-        """Mean loss over `x`, `y` (no callbacks, no state changes)."""
-        loss_fn, _ = self._require_compiled()
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int | None = ...,
+        sample_weight: np.ndarray | None = ...,
+        return_dict: Literal[False] = ...,
+    ) -> float: ...
+
+    @overload
+    def evaluate(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int | None = ...,
+        sample_weight: np.ndarray | None = ...,
+        *,
+        return_dict: Literal[True],
+    ) -> dict[str, float]: ...
+
+    def evaluate(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int | None = None,
+        sample_weight: np.ndarray | None = None,
+        return_dict: bool = False,
+    ) -> float | dict[str, float]:
+        """Mean loss (and metrics) over `x`, `y` (no callbacks, no state changes).
+
+        Parameters
+        ----------
+        x : ndarray of shape (n_samples, input_dim)
+        y : ndarray
+            As in :meth:`fit`.
+        batch_size : int, optional
+            Samples per forward pass (4096 by default); the result does not
+            depend on it beyond rounding.
+        sample_weight : ndarray of shape (n_samples,), optional
+            As in :meth:`fit`: the loss is ``sum_i w_i l_i / n_samples``, each
+            metric ``sum_i w_i s_i / sum_i w_i``.
+        return_dict : bool, default=False
+            Return ``{"loss": ..., "<metric>": ...}`` instead of the loss alone.
+
+        Returns
+        -------
+        float or dict of str to float
+        """
+        self._require_compiled()
+        return_dict = validate_bool("return_dict", return_dict)
         x = self._prepare_x(x, "x")
         y = self._prepare_y(y, x.shape[0], "y")
+        w = self._prepare_weights(sample_weight, None, y)
         chunk = (
             validate_int("batch_size", batch_size, 1) if batch_size else _PREDICT_CHUNK
         )
+        scores = self._evaluate_arrays(x, y, w, chunk)
+        return scores if return_dict else scores["loss"]
+
+    def _evaluate_arrays(
+        self, x: np.ndarray, y: np.ndarray, w: np.ndarray | None, chunk: int
+    ) -> dict[str, float]:
+        """Loss and metrics over prepared arrays, `chunk` samples at a time."""
+        loss_fn, _ = self._require_compiled()
+        tracker = _MetricTotals(self.metrics) if self.metrics else None
         total = 0.0
         for start in range(0, x.shape[0], chunk):
             xb, yb = x[start : start + chunk], y[start : start + chunk]
-            total += loss_fn.value(yb, self.forward(xb, training=False)) * xb.shape[0]
-        return total / x.shape[0]
+            pred = self.forward(xb, training=False)
+            wb = None if w is None else w[start : start + chunk]
+            if wb is None:
+                total += loss_fn.value(yb, pred) * xb.shape[0]
+            else:
+                total += loss_fn.value(yb, pred, sample_weight=wb) * xb.shape[0]
+            if tracker is not None:
+                tracker.update(yb, pred, wb)
+        scores = {"loss": total / x.shape[0]}
+        if tracker is not None:
+            scores.update(tracker.result())
+        return scores
 
     def predict(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """Outputs ``(n_samples, output_dim)`` for `x`, computed in batches."""

@@ -5,21 +5,29 @@ of the weight's shape, keyed by the weight's name in ``model.weights()``. It is
 plain data, so a pruner can zero it at pruned positions and a checkpoint can
 save it. Each update works through one preallocated scratch array per weight,
 so a step allocates nothing of parameter size.
+
+`learning_rate` is a float or a callable of the step (a
+:class:`~sparsecore.nn.learning_rate.LearningRateSchedule` or any function
+``step -> float``): each update uses ``learning_rate(iterations)``, the count of
+updates before it, as Keras does (see :mod:`sparsecore.nn.learning_rate`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from sparsecore._checks import (
+    is_real,
     validate_bool,
     validate_choice,
     validate_float,
     validate_type,
 )
+from sparsecore.nn.learning_rate import LearningRateSchedule, deserialize, serialize
 
 __all__ = ["OPTIMIZERS", "SGD", "Adam", "AdamW", "Optimizer", "get_optimizer"]
 
@@ -29,7 +37,8 @@ class Optimizer:
 
     Attributes
     ----------
-    learning_rate : float
+    learning_rate : float or callable
+        A float, or a schedule called with the step (see the module notes).
     iterations : int
         Number of update steps taken so far.
     state : dict of str to dict of str to ndarray
@@ -39,10 +48,15 @@ class Optimizer:
     #: Names of the slot arrays each weight gets.
     slot_names: tuple[str, ...] = ()
 
-    def __init__(self, learning_rate: float) -> None:
-        self.learning_rate = validate_float(
-            "learning_rate", learning_rate, 0.0, low_open=True
-        )
+    def __init__(self, learning_rate: float | Callable[[int], float]) -> None:
+        if callable(learning_rate):  # a schedule: called with the step
+            self.learning_rate: Any = learning_rate
+        else:
+            self.learning_rate = validate_float(
+                "learning_rate", learning_rate, 0.0, low_open=True
+            )
+        # The learning rate of the update in progress (set by apply).
+        self._lr = self.learning_rate if not callable(learning_rate) else math.nan
         self.iterations = 0
         self.state: dict[str, dict[str, np.ndarray]] = {}
         self._scratch: dict[str, np.ndarray] = {}
@@ -60,9 +74,31 @@ class Optimizer:
     ) -> None:
         """Update every weight from its gradient. This is an *in place* operation."""
         self.build(weights)
+        self._lr = self.current_learning_rate()
         self.iterations += 1
         for name, w in weights.items():
             self._update(w, grads[name], self.state[name], self._scratch[name])
+
+    def current_learning_rate(self) -> float:
+        """The learning rate of the next update: ``learning_rate(iterations)``.
+
+        Raises
+        ------
+        ValueError
+            If a schedule returns something other than a finite float >= 0.
+        """
+        if not callable(self.learning_rate):
+            return float(self.learning_rate)
+        value = self.learning_rate(self.iterations)
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            value = value.item()  # a 0-d array, as NumPy arithmetic may give
+        lr = float(value) if is_real(value) else math.nan
+        if not (math.isfinite(lr) and lr >= 0):
+            raise ValueError(
+                f"learning_rate({self.iterations}) must return a finite float in "
+                f"[0, inf); got {value!r}"
+            )
+        return lr
 
     def _update(
         self,
@@ -73,15 +109,27 @@ class Optimizer:
     ) -> None:
         raise NotImplementedError
 
+    def _learning_rate_config(self) -> Any:
+        # A schedule as {"class_name", "config"} (what a checkpoint stores); a
+        # plain function as itself, which no checkpoint can hold.
+        if isinstance(self.learning_rate, LearningRateSchedule):
+            return serialize(self.learning_rate)
+        return self.learning_rate
+
     def get_config(self) -> dict[str, Any]:
-        return {"learning_rate": self.learning_rate}
+        return {"learning_rate": self._learning_rate_config()}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Optimizer:
+        """Rebuild from :meth:`get_config`, a serialised schedule included."""
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), Mapping):
+            config["learning_rate"] = deserialize(config["learning_rate"])
         return cls(**config)
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        config = {**self.get_config(), "learning_rate": self.learning_rate}
+        args = ", ".join(f"{k}={v!r}" for k, v in config.items())
         return f"{type(self).__name__}({args})"
 
 
@@ -90,8 +138,8 @@ class SGD(Optimizer):
 
     Parameters
     ----------
-    learning_rate : float, default=0.01
-        In (0, inf).
+    learning_rate : float or callable, default=0.01
+        In (0, inf), or a schedule of the step.
     momentum : float, default=0.0
         In [0, 1).
     nesterov : bool, default=False
@@ -118,7 +166,7 @@ class SGD(Optimizer):
         slots: dict[str, np.ndarray],
         tmp: np.ndarray,
     ) -> None:
-        np.multiply(g, self.learning_rate, out=tmp)  # tmp = lr * g
+        np.multiply(g, self._lr, out=tmp)  # tmp = lr * g
         if not self.slot_names:
             w -= tmp
             return
@@ -134,7 +182,7 @@ class SGD(Optimizer):
 
     def get_config(self) -> dict[str, Any]:
         return {
-            "learning_rate": self.learning_rate,
+            "learning_rate": self._learning_rate_config(),
             "momentum": self.momentum,
             "nesterov": self.nesterov,
         }
@@ -145,7 +193,8 @@ class Adam(Optimizer):
 
     Parameters
     ----------
-    learning_rate : float, default=1e-3
+    learning_rate : float or callable, default=1e-3
+        In (0, inf), or a schedule of the step.
     beta_1, beta_2 : float, default=0.9, 0.999
         In [0, 1).
     epsilon : float, default=1e-7
@@ -184,7 +233,7 @@ class Adam(Optimizer):
 
     def _step_size(self) -> float:
         t = self.iterations
-        return self.learning_rate * np.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+        return self._lr * np.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
 
     def _update(
         self,
@@ -209,7 +258,7 @@ class Adam(Optimizer):
 
     def get_config(self) -> dict[str, Any]:
         return {
-            "learning_rate": self.learning_rate,
+            "learning_rate": self._learning_rate_config(),
             "beta_1": self.beta_1,
             "beta_2": self.beta_2,
             "epsilon": self.epsilon,
@@ -246,7 +295,7 @@ class AdamW(Adam):
         tmp: np.ndarray,
     ) -> None:
         if self.weight_decay:
-            w *= 1 - self.learning_rate * self.weight_decay
+            w *= 1 - self._lr * self.weight_decay
         super()._update(w, g, slots, tmp)
 
     def get_config(self) -> dict[str, Any]:

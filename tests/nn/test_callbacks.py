@@ -120,8 +120,10 @@ def test_early_stopping_stops_and_restores():
 
 
 def test_early_stopping_validation():
-    with pytest.raises(ValueError, match=r"mode must be one of \['max', 'min'\]"):
-        sc.EarlyStopping(mode="auto")
+    with pytest.raises(
+        ValueError, match=r"mode must be one of \['auto', 'max', 'min'\]; got 'up'"
+    ):
+        sc.EarlyStopping(mode="up")
     with pytest.raises(ValueError, match=r"patience must be an int in \[0, inf\)"):
         sc.EarlyStopping(patience=-1)
     model = _model()

@@ -140,7 +140,7 @@ def test_validation_data_checked_too():
         ((x[:0], y[:0]), "x_val must have at least one sample"),
         ((x, y[:5]), "x_val and y_val must have the same length; got 8 and 5"),
         ((x,), r"validation_data must be a tuple \(x_val, y_val\)"),
-        ((x, y, y), r"validation_data must be a tuple"),
+        ((x, y, y[:, 0], y), r"validation_data must be a tuple"),
     ]:
         assert_refused_before_any_step(ValueError, match, x, y, validation_data=val)
 
