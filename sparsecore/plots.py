@@ -321,9 +321,9 @@ def plot_sweep(
         ax.fill_between(x, m - sd, m + sd, color=f"C{i % 10}", alpha=0.2)
     dense = [r for r in rows if r["method"] == "dense" and r[key] is not None]
     if dense:
-        m, sd = dense[0][key], dense[0][key + "_std"] or 0.0
-        ax.axhline(m, color="black", ls="--", lw=1, label="dense")
-        ax.axhspan(m - sd, m + sd, color="black", alpha=0.08)
+        base, spread = float(dense[0][key]), float(dense[0][key + "_std"] or 0.0)
+        ax.axhline(base, color="black", ls="--", lw=1, label="dense")
+        ax.axhspan(base - spread, base + spread, color="black", alpha=0.08)
     if log_scale:
         ax.set_xscale("log")
         ax.invert_xaxis()

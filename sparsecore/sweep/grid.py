@@ -204,7 +204,7 @@ class Grid:
 
     def cells(self) -> list[Cell]:
         """Every cell: the dense baselines first, then method x sparsity x seed."""
-        common = {
+        common: dict[str, Any] = {
             "dataset": self.dataset,
             "epochs": self.epochs,
             "batch_size": self.batch_size,

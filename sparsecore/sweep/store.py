@@ -224,7 +224,8 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     def stats(values: list[float]) -> tuple[float | None, float | None]:
         if not values:
             return None, None
-        sd = statistics.stdev(values) if len(values) > 1 else 0.0
+        # one seed has no spread to report (not a spread of 0)
+        sd = statistics.stdev(values) if len(values) > 1 else None
         return statistics.fmean(values), sd
 
     out = []
@@ -263,16 +264,8 @@ def summary_markdown(summary: Sequence[Mapping[str, Any]]) -> str:
     """The summary as a Markdown table (mean +- standard deviation over seeds)."""
     table = [["method", "sparsity", "seeds", "reached", "test accuracy", "test loss"]]
     for r in summary:
-        acc = (
-            "-"
-            if r["test_accuracy"] is None
-            else f"{r['test_accuracy']:.4f} ± {r['test_accuracy_std']:.4f}"
-        )
-        loss = (
-            "-"
-            if r["test_loss"] is None
-            else f"{r['test_loss']:.4g} ± {r['test_loss_std']:.2g}"
-        )
+        acc = _mean_std(r["test_accuracy"], r["test_accuracy_std"], ".4f", ".4f")
+        loss = _mean_std(r["test_loss"], r["test_loss_std"], ".4g", ".2g")
         table.append(
             [
                 r["method"],
@@ -284,3 +277,11 @@ def summary_markdown(summary: Sequence[Mapping[str, Any]]) -> str:
             ]
         )
     return format_table(table, "lrrrrr", markdown=True)
+
+
+def _mean_std(mean: float | None, std: float | None, fm: str, fs: str) -> str:
+    if mean is None:
+        return "-"
+    return (
+        format(mean, fm) if std is None else f"{format(mean, fm)} ± {format(std, fs)}"
+    )
