@@ -367,7 +367,6 @@ def test_prune_compress_and_overwrite_in_place(tmp_path, weights):
         ([], 1, "needs --sparsity"),
         (["--nm", "4:4"], 1, "0 <= N < M"),
         (["--nm", "2:4", "--sparsity", "0.5"], 1, "do not also give --sparsity"),
-        (["--nm", "2:5", "--include", "dense/kernel"], 1, "'dense/kernel'"),
         (
             ["--sparsity", "0.5", "--scope", "global", "--criterion", "random"],
             1,
@@ -604,3 +603,18 @@ def test_inspect_and_prune_a_checkpoint(tmp_path):
     assert "weights/dense_0/kernel" in out
     code, _, err = run("prune", path, "-o", tmp_path / "p.npz", "--sparsity", "0.5")
     assert_one_line_error(code, err, 1, "is a sparsecore checkpoint")
+
+
+def test_prune_nm_pads_a_dimension_the_group_does_not_divide(tmp_path, weights):
+    # 48 inputs in groups of 5: tfmot pads the last group (3 real weights) with
+    # zeros, so each column keeps 3 of every full group and 3 of the last.
+    out = tmp_path / "nm.npz"
+    code, stdout, err = run(
+        "prune", weights[0], "-o", out, "--nm", "2:5", "--include", "dense/kernel"
+    )
+    assert code == 0, err
+    with np.load(out) as f:
+        kernel = f["dense/kernel"]
+    assert kernel.shape == (48, 32)
+    per_column = np.count_nonzero(kernel, axis=0)
+    assert (per_column == 9 * 3 + min(3, 48 - 45)).all()
