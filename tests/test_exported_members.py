@@ -50,6 +50,7 @@ EXPECTED = {
     "nn",
     "prune",
     "runtime",
+    "sweep",
     "__version__",
 }
 
@@ -65,6 +66,12 @@ def test_every_module_all_is_importable():
         "sparsecore.nn",
         "sparsecore.prune",
         "sparsecore.runtime",
+        "sparsecore.sweep",
+        "sparsecore.sweep.grid",
+        "sparsecore.sweep.methods",
+        "sparsecore.sweep.cell",
+        "sparsecore.sweep.store",
+        "sparsecore.sweep.run",
         "sparsecore.data",
         "sparsecore.checkpoint",
         "sparsecore.experiment",
@@ -88,6 +95,8 @@ def test_every_module_all_is_importable():
         "sparsecore.runtime.atomic",
         "sparsecore.runtime.npz",
         "sparsecore.runtime.auto",
+        "sparsecore.runtime.ell",
+        "sparsecore.runtime.plan",
         "sparsecore.runtime.compact",
         "sparsecore.runtime.activations",
         "sparsecore.checkpoint.schema",
@@ -97,6 +106,7 @@ def test_every_module_all_is_importable():
         "sparsecore.cli",
         "sparsecore.plots",
         "sparsecore.prune.report",
+        "sparsecore.prune.policy",
     ]
     for name in modules:
         module = importlib.import_module(name)
@@ -113,6 +123,16 @@ def test_design_api_names():
         "structured_mask",
         "nm_mask",
         "random_mask",
+        # issue 11 and 14: the mask toolkit and the array-level engine
+        "random_structured_mask",
+        "is_pruned_m_by_n",
+        "prune_count",
+        "is_pruned",
+        "remove",
+        "ArrayPruner",
+        "KeepDense",
+        "PruningPolicy",
+        "PruningSummaries",
     ):
         assert callable(getattr(sc.prune, name))
     assert issubclass(sc.runtime.SparseFormatError, ValueError)
