@@ -50,6 +50,7 @@ EXPECTED = {
     "nn",
     "prune",
     "runtime",
+    "sweep",
     "__version__",
 }
 
@@ -65,6 +66,12 @@ def test_every_module_all_is_importable():
         "sparsecore.nn",
         "sparsecore.prune",
         "sparsecore.runtime",
+        "sparsecore.sweep",
+        "sparsecore.sweep.grid",
+        "sparsecore.sweep.methods",
+        "sparsecore.sweep.cell",
+        "sparsecore.sweep.store",
+        "sparsecore.sweep.run",
         "sparsecore.data",
         "sparsecore.checkpoint",
         "sparsecore.experiment",
