@@ -470,10 +470,13 @@ def report(
 def calibrate(batches: Sequence[int] = (32, 256, 1024)) -> str:
     """Time each product per backend on a 1024 x 1024 layer; fit the constants.
 
-    For each product and backend, ``t = c + nnz a + nnz B m`` is fitted by
-    least squares over densities 1-20 % and the batch sizes, on the default
-    threads, interleaved with the dense product (BLAS) of the same shape.
+    For each product, sparse backend and thread count, ``t = c + nnz a + nnz B
+    m`` is fitted (non-negative least squares) over densities 1-20 % and the
+    batch sizes; the dense products (BLAS) are reported per multiply-add of
+    the dense kernel at each batch size. Every op is timed 5 times, median.
     """
+    from scipy.optimize import nnls
+
     from sparsecore.prune.sparse_training import (
         DENSE,
         LayerTrainingPlan,
@@ -484,7 +487,7 @@ def calibrate(batches: Sequence[int] = (32, 256, 1024)) -> str:
 
     rng = np.random.default_rng(0)
     shape = (1024, 1024)
-    samples: dict[tuple[str, str], list[tuple[int, int, float]]] = {}
+    samples: dict[tuple[str, str, int], list[tuple[int, int, float]]] = {}
     for B in batches:
         x = np.asfortranarray(rng.standard_normal((B, shape[0])).astype(np.float32))
         g = np.asfortranarray(rng.standard_normal((B, shape[1])).astype(np.float32))
@@ -494,32 +497,43 @@ def calibrate(batches: Sequence[int] = (32, 256, 1024)) -> str:
             theta = rng.standard_normal(pattern.nnz).astype(np.float32)
             out = np.empty(pattern.nnz, np.float32)
             for be in [DENSE, *available_backends()]:
-                plan = LayerTrainingPlan("c", True, be, be, be, 2)
-                op = SparseKernel(pattern, plan, np.float32)
-                calls = {
-                    "forward": functools.partial(op.matmul, x, theta),
-                    "input": functools.partial(op.input_grad, g, theta),
-                    "weight": functools.partial(op.kernel_grad, x, g, theta, out),
-                }
-                for product, call in calls.items():
-                    call()
-                    ts = []
-                    for _ in range(5):
-                        t0 = time.perf_counter()
+                for threads in (1, 2) if be != DENSE else (1,):
+                    plan = LayerTrainingPlan("c", True, be, be, be, threads)
+                    op = SparseKernel(pattern, plan, np.float32)
+                    calls = {
+                        "forward": functools.partial(op.matmul, x, theta),
+                        "input": functools.partial(op.input_grad, g, theta),
+                        "weight": functools.partial(op.kernel_grad, x, g, theta, out),
+                    }
+                    for product, call in calls.items():
                         call()
-                        ts.append(time.perf_counter() - t0)
-                    samples.setdefault((product, be), []).append(
-                        (pattern.nnz, B, statistics.median(ts))
-                    )
-    rows = [("product", "backend", "fixed us", "per nnz ns", "per MAC ps")]
-    for (product, be), pts in samples.items():
+                        ts = []
+                        for _ in range(5):
+                            t0 = time.perf_counter()
+                            call()
+                            ts.append(time.perf_counter() - t0)
+                        samples.setdefault((product, be, threads), []).append(
+                            (pattern.nnz, B, statistics.median(ts))
+                        )
+    rows = [("product", "backend", "threads", "fixed us", "per nnz ns", "per MAC ps")]
+    for (product, be, threads), pts in samples.items():
+        if be == DENSE:
+            per_b = {}
+            for _, B, t in pts:
+                per_b.setdefault(B, []).append(t / (shape[0] * shape[1] * B))
+            text = ", ".join(
+                f"B={B}: {statistics.median(v) * 1e12:.1f}" for B, v in per_b.items()
+            )
+            rows.append((product, be, "BLAS", "-", "-", text))
+            continue
         a = np.array([[1.0, n, n * B] for n, B, _ in pts])
         t = np.array([s for _, _, s in pts])
-        coef, *_ = np.linalg.lstsq(a, t, rcond=None)
+        coef, _ = nnls(a, t)
         rows.append(
             (
                 product,
                 be,
+                str(threads),
                 f"{coef[0] * 1e6:.1f}",
                 f"{coef[1] * 1e9:.2f}",
                 f"{coef[2] * 1e12:.1f}",

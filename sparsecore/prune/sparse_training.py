@@ -108,9 +108,9 @@ ELEMENTWISE_OPTIMIZERS: tuple[type[Optimizer], ...] = (SGD, Adam, AdamW)
 # benchmarks/results/training.calibration.md.)
 PER_MAC: dict[str, dict[str, float]] = {
     # product -> backend -> seconds per multiply-add, one thread
-    "forward": {"numba": 60e-12, "scipy": 95e-12, "numpy": 900e-12},
-    "input": {"numba": 60e-12, "scipy": 95e-12, "numpy": 900e-12},
-    "weight": {"numba": 65e-12, "scipy": 1200e-12, "numpy": 1200e-12},
+    "forward": {"numba": 60e-12, "scipy": 95e-12, "numpy": 1800e-12},
+    "input": {"numba": 60e-12, "scipy": 95e-12, "numpy": 1800e-12},
+    "weight": {"numba": 60e-12, "scipy": 650e-12, "numpy": 650e-12},
 }
 PER_NNZ: dict[str, float] = {"numba": 2e-9, "scipy": 3e-9, "numpy": 10e-9}
 FIXED: dict[str, float] = {
@@ -469,6 +469,7 @@ class SparseTraining:
         self.plans: dict[str, LayerTrainingPlan] = {}
         self.model: Any = None
         self._entries: dict[str, _Entry] = {}
+        self._patterns: dict[str, tuple[np.ndarray, SparsityPattern]] = {}
 
     def __repr__(self) -> str:
         return (
@@ -677,15 +678,27 @@ class SparseTraining:
         batch: int,
     ) -> None:
         layer = dense_layers[name][0]
-        pattern = SparsityPattern(mask)
+        pattern = self._pattern(name, mask)
         kernel = layer.params["kernel"]
         op = SparseKernel(pattern, plan, kernel.dtype)
-        theta = pattern.gather(kernel)
+        pos = pattern.positions()
+        theta = pattern.gather(kernel, pos)
         slots = getattr(optimizer, "state", {}).get(name, {})
         for slot, a in list(slots.items()):
-            slots[slot] = pattern.gather(a)
+            slots[slot] = pattern.gather(a, pos)
         layer.use_operator(op, theta)
         self._entries[name] = _Entry(layer, pattern, mask, op, batch)
+
+    def _pattern(self, name: str, mask: np.ndarray) -> SparsityPattern:
+        # The pattern of the last mask seen for `name`, kept across stop(): the
+        # next fit with the same masks (the same read-only arrays of a Pruner)
+        # installs without rebuilding the index arrays.
+        cached = self._patterns.get(name)
+        if cached is not None and cached[0] is mask:
+            return cached[1]
+        pattern = SparsityPattern(mask)
+        self._patterns[name] = (mask, pattern)
+        return pattern
 
     def _carry(
         self,
@@ -697,7 +710,7 @@ class SparseTraining:
     ) -> None:
         entry = self._entries[name]
         layer, old = entry.layer, entry.pattern
-        pattern = SparsityPattern(mask)
+        pattern = self._pattern(name, mask)
         op = SparseKernel(pattern, plan, entry.op.dtype)
         theta = pattern.carry(layer.params["kernel"], old)
         slots = getattr(optimizer, "state", {}).get(name, {})
@@ -709,11 +722,12 @@ class SparseTraining:
     def _release(self, name: str, optimizer: Any) -> None:
         entry = self._entries.pop(name)
         layer, pattern = entry.layer, entry.pattern
-        kernel = pattern.scatter(layer.params["kernel"])
+        pos = pattern.positions()
+        kernel = pattern.scatter(layer.params["kernel"], positions=pos)
         slots = getattr(optimizer, "state", {}).get(name, {})
         for slot, a in list(slots.items()):
             if a.shape == (pattern.nnz,):
-                slots[slot] = pattern.scatter(a)
+                slots[slot] = pattern.scatter(a, positions=pos)
         layer.use_operator(None, kernel)
 
     def _plan(

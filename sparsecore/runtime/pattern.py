@@ -246,15 +246,26 @@ class SparsityPattern:
         )
 
     # ------------------------------------------------------------------ values
-    def gather(self, dense: np.ndarray) -> np.ndarray:
-        """The kept entries of `dense` ``(n_in, n_out)`` in pattern order (a copy)."""
+    def gather(
+        self, dense: np.ndarray, positions: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The kept entries of `dense` ``(n_in, n_out)`` in pattern order (a copy).
+
+        `positions` is :meth:`positions`, when the caller already has it.
+        """
         dense = np.asarray(dense)
         if dense.shape != self.shape:
             raise ValueError(f"dense must have shape {self.shape}; got {dense.shape}")
-        out: np.ndarray = np.ascontiguousarray(dense).reshape(-1)[self.positions()]
+        pos = self.positions() if positions is None else positions
+        out: np.ndarray = np.ascontiguousarray(dense).reshape(-1)[pos]
         return out
 
-    def scatter(self, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    def scatter(
+        self,
+        values: np.ndarray,
+        out: np.ndarray | None = None,
+        positions: np.ndarray | None = None,
+    ) -> np.ndarray:
         """The ``(n_in, n_out)`` array holding `values` at the kept positions.
 
         Parameters
@@ -263,11 +274,13 @@ class SparsityPattern:
         out : ndarray of shape (n_in, n_out), optional
             C-contiguous; only its kept positions are written (keep zeros
             elsewhere yourself). Default: a new array of zeros.
+        positions : ndarray, optional
+            :meth:`positions`, when the caller already has it.
         """
         values = self._check_values(values)
         if out is None:
             out = np.zeros(self.shape, dtype=values.dtype)
-        out.reshape(-1)[self.positions()] = values
+        out.reshape(-1)[self.positions() if positions is None else positions] = values
         return out
 
     def carry(self, values: np.ndarray, old: SparsityPattern) -> np.ndarray:
