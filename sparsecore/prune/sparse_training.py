@@ -102,18 +102,22 @@ DENSE = "dense"
 ELEMENTWISE_OPTIMIZERS: tuple[type[Optimizer], ...] = (SGD, Adam, AdamW)
 
 # ---------------------------------------------------------------- cost model
-# Calibrated with ``python benchmarks/training.py --calibrate`` on the 2-core
-# AMD EPYC (Zen 5, 1 MiB L2 per core) of the benchmarks, float32, NumPy 2.4
-# on OpenBLAS: seconds of one sparse product = FIXED + nnz * (PER_NNZ + B *
-# PER_MAC), on `threads` threads. (See the calibration table in
-# benchmarks/results/training.calibration.md.)
+# Fitted to ``python benchmarks/training.py --calibrate`` (one 1024 x 1024
+# layer, densities 1-20 %, batches 32, 256 and 1024; the table is
+# benchmarks/results/training.calibration.md) on the 2-core AMD EPYC (Zen 5,
+# 1 MiB L2 per core) of the benchmarks, float32, NumPy 2.4 on OpenBLAS, and
+# rounded up: seconds of one sparse product = FIXED + nnz * (PER_NNZ + B *
+# PER_MAC) / THREAD_SPEEDUP + rows * B * OUTPUT_S, with `rows` the dense
+# output's (the forward and input products write every row).
 PER_MAC: dict[str, dict[str, float]] = {
     # product -> backend -> seconds per multiply-add, one thread
-    "forward": {"numba": 60e-12, "scipy": 95e-12, "numpy": 1800e-12},
-    "input": {"numba": 60e-12, "scipy": 95e-12, "numpy": 1800e-12},
+    "forward": {"numba": 50e-12, "scipy": 110e-12, "numpy": 1800e-12},
+    "input": {"numba": 55e-12, "scipy": 110e-12, "numpy": 2000e-12},
     "weight": {"numba": 60e-12, "scipy": 650e-12, "numpy": 650e-12},
 }
-PER_NNZ: dict[str, float] = {"numba": 2e-9, "scipy": 3e-9, "numpy": 10e-9}
+PER_NNZ: dict[str, float] = {"numba": 3e-9, "scipy": 5e-9, "numpy": 12e-9}
+#: Seconds per value of a sparse product's dense output (its row starts).
+OUTPUT_S = 0.25e-9
 FIXED: dict[str, float] = {
     "numba": 10e-6,
     "scipy": 10e-6,
@@ -126,7 +130,7 @@ FIXED: dict[str, float] = {
 MIN_SIZE = 65536
 _SMALL = f"fewer than {MIN_SIZE} weights"
 #: Speed-up of a split product on 2 or more threads, per backend.
-THREAD_SPEEDUP: dict[str, float] = {"numba": 1.7, "scipy": 1.2, "numpy": 1.0}
+THREAD_SPEEDUP: dict[str, float] = {"numba": 1.8, "scipy": 1.4, "numpy": 1.0}
 #: Seconds per element: a transpose copy, a scatter or gather of values, an
 #: optimizer update (Adam; SGD is cheaper, but the comparison is what
 #: matters) and one in-place mask multiplication.
@@ -195,9 +199,11 @@ def estimate_seconds(
     ``n_in n_out B`` multiply-adds, plus ``nnz`` gathered or scattered
     values. Sparse, with backend constants ``c, a, m`` (:data:`FIXED`,
     :data:`PER_NNZ`, :data:`PER_MAC`) and ``s`` the speed-up on threads
-    (:data:`THREAD_SPEEDUP`, for products of at least 1e5 multiply-adds):
+    (:data:`THREAD_SPEEDUP`, for products of at least 1e5 multiply-adds),
+    and ``r`` the rows of the dense output of the forward and input products
+    (:data:`OUTPUT_S` ``= o`` per value):
 
-    .. math:: t = c + \\mathrm{nnz}\\,(a + B\\,m) / s
+    .. math:: t = c + (\\mathrm{nnz}\\,(a + B\\,m) + r B o) / s
     """
     n_in, n_out = shape
     B = max(1, batch_size)
@@ -207,7 +213,11 @@ def estimate_seconds(
     if product == "weight" and backend == "scipy":
         backend = "numpy"  # scipy has no sampled product
     s = THREAD_SPEEDUP[backend] if threads > 1 and nnz * B >= 100_000 else 1.0
-    return FIXED[backend] + nnz * (PER_NNZ[backend] + B * PER_MAC[product][backend]) / s
+    rows = {"forward": n_out, "input": n_in}.get(product, 0)
+    work = (
+        nnz * (PER_NNZ[backend] + B * PER_MAC[product][backend]) + rows * B * OUTPUT_S
+    )
+    return FIXED[backend] + work / s
 
 
 @dataclass(frozen=True)
