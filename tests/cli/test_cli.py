@@ -44,8 +44,7 @@ def assert_one_line_error(code, err, expected_code, *needles):
     assert "Traceback" not in err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith("sparsecore")
-    assert ": error: " in lines[0]
+    assert lines[0].startswith("sparsecore: error: "), lines[0]  # one prefix
     for needle in needles:
         assert needle in lines[0]
 
@@ -891,7 +890,7 @@ def test_sigterm_during_prune_cleans_up(tmp_path, weights):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 143
-    assert err.strip() == "sparsecore: terminated"
+    assert err.strip() == "sparsecore: error: terminated"
     assert sorted(os.listdir(tmp_path)) == ["w.npz"]
 
 
