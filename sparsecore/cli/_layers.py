@@ -170,7 +170,7 @@ def infer_layers(
                     if tuple(shapes[src.bias]) == (src.kernel_shape[0],)
                     else ""
                 )
-                got = "x".join(map(str, shapes[src.bias])) or "scalar"
+                got = tuple(shapes[src.bias])
                 raise LayerError(
                     f"{printable(src.bias)!r} has shape {got}, but the bias of "
                     f"{src.describe()} needs {n_out} entries{hint}"

@@ -359,9 +359,9 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.nm:
         n, m = args.nm
-        how = f"N:M {n}:{m}, measured sparsity {measured:.4f}"
+        how = f"N:M {n}:{m}; measured sparsity {measured:.4f}"
         if abs(measured - n / m) > 1e-12:
-            how += f" (not {n}/{m}: a padded last group keeps more)"
+            how += f", not {n}/{m}: a padded last group keeps more"
     else:
         how = f"{args.criterion}, scope {args.scope}, sparsity {sparsity:g}" + (
             f", block {args.block[0]}x{args.block[1]}" if args.block else ""

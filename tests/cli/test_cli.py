@@ -172,7 +172,7 @@ def test_inspect_malformed_sparse_model(tmp_path):
         path
     )
     arrays = load(path)
-    arrays["layers/0/indices"] = arrays["layers/0/indices"] + 100  # out of range
+    arrays["layers/0/indices_1"] = arrays["layers/0/indices_1"] + 100  # out of range
     atomic_savez(path, arrays)
     code, _, err = run("inspect", path)
     assert_one_line_error(code, err, 1, "model.npz", "indices")
