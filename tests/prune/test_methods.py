@@ -1,0 +1,51 @@
+"""The sweep-facing runs: each trains to the cell's sparsity, deterministically."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import sparsecore as sc
+from sparsecore.prune import keep_count
+from sparsecore.prune.methods import METHODS
+
+
+def make_model(seed):
+    model = sc.Sequential(
+        [sc.Dense(16), sc.ReLU(), sc.Dense(16), sc.ReLU(), sc.Dense(3)],
+        input_dim=6,
+        seed=seed,
+    )
+    model.compile(
+        sc.SparseCategoricalCrossentropy(from_logits=True),
+        sc.Adam(1e-2),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def make_data():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 6)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0.5)
+    return SimpleNamespace(x_train=x, y_train=y, x_test=x, y_test=y, n_classes=3)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_reaches_the_sparsity(name):
+    data = make_data()
+    cell = SimpleNamespace(
+        sparsity=0.75,
+        seed=1,
+        epochs=3,
+        batch_size=16,
+        options=(("rounds", 2), ("update_frequency", 3), ("iterations", 5)),
+    )
+    model = METHODS[name](make_model(1), data, cell)
+    kernels = {n: w for n, w in model.weights().items() if n.endswith("/kernel")}
+    nonzero = sum(int(np.count_nonzero(w)) for w in kernels.values())
+    total = sum(w.size for w in kernels.values())
+    assert nonzero <= keep_count(total, 0.75) + len(kernels)
+    acc = model.evaluate(data.x_test, data.y_test, return_dict=True)["accuracy"]
+    again = METHODS[name](make_model(1), data, cell)
+    assert again.evaluate(data.x_test, data.y_test, return_dict=True)["accuracy"] == acc
