@@ -3,10 +3,18 @@
 Two ways to run it:
 
 - as a script (the committed tables come from this), which times every method
-  side by side, interleaved, and writes ``results/inference.{csv,md}``::
+  side by side, interleaved, and writes ``results/inference.{csv,md}`` (every
+  CSV row carries the environment: CPU, BLAS and its threads, the backends
+  importable)::
 
-      python benchmarks/inference.py            # full sweep (~10-15 min)
+      python benchmarks/inference.py            # full sweep (~15-20 min)
       python benchmarks/inference.py --quick    # a few cells (~1 min)
+      python benchmarks/inference.py --readme   # README table from results/
+      python benchmarks/inference.py --kernels  # the NumPy kernel's layouts
+
+  The NumPy-only columns (``sc_numpy*``) run single-threaded (NumPy's kernels
+  hold no thread pool); dense runs with BLAS's default threads. Run the sweep
+  again with ``OPENBLAS_NUM_THREADS=1`` to compare both single-threaded.
 
 - with asv (``asv run``): :class:`Inference` follows the asv shape (``params``,
   ``setup`` that builds and warms up, ``time_*`` that only runs the call).
@@ -18,6 +26,8 @@ import argparse
 import os
 import sys
 import time
+
+import numpy as np
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, _HERE)
@@ -93,6 +103,20 @@ def main(argv: list[str] | None = None) -> int:
         help="re-runs of a cell whose dense time shows other load (default 2)",
     )
     p.add_argument(
+        "--kernels",
+        action="store_true",
+        help="time the pure-NumPy kernel's layouts and building blocks on the "
+        "tutorial's first layer (ns per nonzero; docs/inference.md) and exit",
+    )
+    p.add_argument(
+        "--readme",
+        nargs="?",
+        const=os.path.join(_HERE, "results", "inference.csv"),
+        metavar="CSV",
+        help="regenerate README.md's inference table from a sweep's CSV "
+        "(default results/inference.csv) and exit",
+    )
+    p.add_argument(
         "--out",
         default=os.path.join(_HERE, "results", "inference"),
         help="output prefix: writes <out>.csv and <out>.md",
@@ -100,6 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.calibrate:
         return calibrate(a)
+    if a.kernels:
+        return kernels(a)
+    if a.readme:
+        readme = os.path.join(os.path.dirname(_HERE), "README.md")
+        source = os.path.relpath(a.readme, os.path.dirname(_HERE))
+        bench.update_readme(readme, bench.read_csv(a.readme), source)
+        print(f"updated the inference table of {readme} from {a.readme}")
+        return 0
     if a.quick:
         sparsities = a.sparsities or [0.9, 0.99]
         batches = a.batches or [1, 256]
@@ -124,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     env["load average (end)"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     env["duration"] = f"{time.perf_counter() - t0:.0f} s"
     os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
-    bench.write_csv(rows, a.out + ".csv")
+    bench.write_csv(rows, a.out + ".csv", env=env)
     command = "python benchmarks/inference.py " + " ".join(argv or sys.argv[1:])
     bench.write_markdown(
         rows,
@@ -136,6 +168,84 @@ def main(argv: list[str] | None = None) -> int:
     print(bench.format_table(rows, markdown=False))
     print(f"wrote {a.out}.csv and {a.out}.md")
     return 0
+
+
+def kernels(a: argparse.Namespace) -> int:
+    """Time the NumPy kernel's choices on the tutorial's first layer.
+
+    Per sparsity and batch: the old CSR kernel (``np.add.reduceat`` over the
+    rows), the sliced ELLPACK kernel, and scipy's, numba's and the dense
+    product for scale; at batch 1 also the building blocks (the gather's
+    modes, the row sums); in ns per nonzero per column, interleaved medians.
+    """
+    import functools
+
+    from sparsecore.bench.timing import time_interleaved
+    from sparsecore.runtime.csr import CSRMatrix, available_backends
+    from sparsecore.runtime.ell import COLUMNS
+    from sparsecore.runtime.plan import layer_op
+
+    sparsities = a.sparsities or [0.9, 0.95, 0.99]
+    batches = a.batches or [1, 16, 256]
+    print(bench.environment())
+    for s in sparsities:
+        wt = np.ascontiguousarray(tutorial(s)[0][0].T)
+        A = CSRMatrix.from_dense(wt)
+        M, N = A.shape
+        for b in batches:
+            rng = np.random.default_rng(0)
+            H = rng.standard_normal((N, b) if b > 1 else N).astype(np.float32)
+            Y = np.zeros((M, b) if b > 1 else M, np.float32)
+            bias = np.zeros((M, 1) if b > 1 else M, np.float32)
+            rows_kernel = functools.partial(_rows_kernel, A, H, Y)
+            fns = {
+                "csr reduceat": rows_kernel,
+                "sliced ELL": functools.partial(layer_op(A, "numpy"), H, Y, bias),
+                "dense": functools.partial(layer_op(wt, "blas"), H, Y, bias),
+            }
+            for be in available_backends():
+                if be != "numpy":
+                    fns[be] = functools.partial(layer_op(A, be), H, Y, bias)
+            if b == 1:
+                e = A.ell(COLUMNS)
+                p = np.empty(e.padded, np.float32)
+                idx32 = e.cols.astype(np.int32)
+                ones = np.ones(e.slices[0][2], np.float32)
+                for mode in ("wrap", "clip", "raise"):
+                    fns[f"gather {mode}"] = functools.partial(
+                        np.take, H, e.cols, out=p, mode=mode
+                    )
+                fns["gather int32"] = functools.partial(
+                    np.take, H, idx32, out=p, mode="wrap"
+                )
+                fns["row sums reduce"] = functools.partial(_sums, e, p, None)
+                fns["row sums dot"] = functools.partial(_sums, e, p, ones)
+            t = time_interleaved(fns, a.repeats or 9, min_time=a.min_time).median
+            print(
+                f"sparsity {s:g}, batch {b} ({A.nnz:,} nonzeros): "
+                + ", ".join(f"{k} {v / (A.nnz * b) * 1e9:.3f}" for k, v in t.items())
+                + " ns per nonzero per column"
+            )
+    return 0
+
+
+def _rows_kernel(A, H, Y) -> None:  # type: ignore[no-untyped-def]
+    # The NumPy kernel before sliced ELLPACK: reduceat over the rows of CSR
+    # (what the runtime still uses for a range of rows).
+    from sparsecore.runtime.csr import get_kernel
+
+    get_kernel("numpy")(A, H, Y, 0, A.shape[0] - 1)
+    get_kernel("numpy")(A, H, Y, A.shape[0] - 1, A.shape[0])
+
+
+def _sums(e, p, ones) -> None:  # type: ignore[no-untyped-def]
+    t = np.empty(e.order.shape[0] + 1, p.dtype)
+    for r0, r1, K, off in e.slices:
+        block = p[off : off + K * (r1 - r0)].reshape(K, r1 - r0)
+        if ones is None:
+            np.add.reduce(block, axis=0, out=t[r0:r1])
+        else:
+            np.dot(ones[:K], block, out=t[r0:r1])
 
 
 def calibrate(a: argparse.Namespace) -> int:

@@ -88,6 +88,8 @@ def test_every_module_all_is_importable():
         "sparsecore.runtime.atomic",
         "sparsecore.runtime.npz",
         "sparsecore.runtime.auto",
+        "sparsecore.runtime.ell",
+        "sparsecore.runtime.plan",
         "sparsecore.runtime.compact",
         "sparsecore.runtime.activations",
         "sparsecore.checkpoint.schema",

@@ -6,18 +6,33 @@ sparsecore's own masks), optionally prunes whole hidden neurons (structured),
 and times several ways of running the same forward pass on the same input, in
 the same process, interleaved:
 
-``numpy_dense``  ``x @ W + b``, ReLU in place: the baseline every speedup is over.
-``scipy_naive``  ``x @ scipy.sparse.csr_matrix(W) + b``: what a user would write.
-``sc_csr``       :class:`~sparsecore.runtime.SparseModel`, every layer CSR,
-                 fastest backend available (numba if installed, else scipy).
-``sc_auto``      ``SparseModel(format="auto", batch_size=batch)``.
-``sc_scipy``     CSR layers with the scipy backend.
-``sc_numpy``     CSR layers with the pure NumPy backend (skipped where
-                 nnz * batch > 6e7: it would take seconds per call).
-``sc_dense``     Compacted dense layers (transposed GEMV/GEMM).
-``torch_dense``  ``torch.nn.functional.linear`` (when torch is importable).
-``torch_csr``    ``torch.sparse.mm`` on a CSR tensor (when torch is importable;
-                 skipped like ``sc_numpy``).
+``numpy_dense``    ``x @ W + b``, ReLU in place: the baseline every speedup is over.
+``scipy_naive``    ``x @ scipy.sparse.csr_matrix(W) + b``: what a user would write.
+``sc_auto``        ``SparseModel.from_layers(format="auto", batch_size=batch)``: the
+                   planner's estimate, every backend importable.
+``sc_load``        Load-time auto: a file saved with scipy's ``format="auto"`` for
+                   batch 16, read with ``SparseModel.load(path, batch_size=batch)``,
+                   which chooses the formats again.
+``sc_measure``     The same file read with ``plan="measure"``: every candidate timed
+                   on each layer, in this run (a fresh plan cache).
+``sc_csr``         Every layer CSR, the backend the planner estimates fastest.
+``sc_scipy``       Every layer CSR with the scipy backend.
+``sc_numba``       Every layer CSR with the numba backend (the ``fast`` extra).
+``sc_scipy_auto``  ``format="auto"`` with the scipy backend only: what ``sc_auto`` is
+                   without the ``fast`` extra.
+``sc_numpy``       Every layer CSR with the pure NumPy backend (sorted, sliced
+                   ELLPACK kernels): the NumPy-only runtime.
+``sc_numpy_auto``  ``format="auto"`` with the NumPy backend only.
+``sc_numpy_load``  Load-time auto on a NumPy-only runtime: the file of ``sc_load``
+                   read with ``backend="numpy"``.
+``sc_dense``       Compacted dense layers (transposed GEMV/GEMM).
+``torch_dense``    ``torch.nn.functional.linear`` (when torch is importable).
+``torch_csr``      ``torch.sparse.mm`` on a CSR tensor (when torch is importable;
+                   skipped where nnz * batch > 6e7: it would take seconds per call).
+
+The NumPy-only methods run here with scipy importable: ``backend="numpy"``
+uses no scipy and no numba kernel, and its plan considers only dense and the
+NumPy kernel, exactly as on a machine without them.
 
 Every method is warmed up, then timed in rounds: each round times every
 method once (in a shuffled order, torch last), each sample running the
@@ -55,7 +70,14 @@ from sparsecore.bench.networks import (
     make_input,
     pruned_tutorial_layers,
 )
-from sparsecore.bench.report import explain, format_table, write_csv, write_markdown
+from sparsecore.bench.report import (
+    explain,
+    format_table,
+    read_csv,
+    update_readme,
+    write_csv,
+    write_markdown,
+)
 
 __all__ = [
     "DEFAULT_BATCHES",
@@ -71,7 +93,9 @@ __all__ = [
     "format_table",
     "make_input",
     "pruned_tutorial_layers",
+    "read_csv",
     "run_inference_sweep",
+    "update_readme",
     "write_csv",
     "write_markdown",
 ]

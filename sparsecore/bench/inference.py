@@ -202,8 +202,8 @@ def _run_cell(
         fns[m] = functools.partial(f, x)
         owner = getattr(f, "__self__", None)
         if isinstance(owner, SparseModel):
-            fmts = ",".join(layer.format for layer in owner.layers)
-            info[m] = f"{fmts}@{owner.backend}"
+            # per layer: dense, or csr/<backend>[ xthreads]
+            info[m] = ",".join(p.label for p in owner.plan)
             kept[m] = sum(layer.nnz for layer in owner.layers)
     if not fns:
         return None

@@ -59,8 +59,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--methods",
         type=parse_list(str, "comma-separated method names"),
         metavar="M,M,...",
-        help="subset of numpy_dense, scipy_naive, sc_csr, sc_auto, sc_scipy, "
-        "sc_numpy, sc_dense, torch_dense, torch_csr (default: all that can run)",
+        help="subset of numpy_dense, scipy_naive, sc_auto, sc_load, sc_measure, "
+        "sc_csr, sc_scipy, sc_numba, sc_scipy_auto, sc_numpy, sc_numpy_auto, "
+        "sc_numpy_load, sc_dense, torch_dense, torch_csr (default: all that can "
+        "run; sc_numpy*: the NumPy-only runtime, sc_*load: load-time auto)",
     )
     p.add_argument(
         "--no-structured",
@@ -151,14 +153,14 @@ def run(args: argparse.Namespace) -> int:
         "75% structured, compacted):"
     )
     say(bench.format_table(rows, markdown=False))
-    for method in ("sc_csr", "sc_auto"):
+    for method in ("sc_csr", "sc_auto", "sc_numpy", "sc_numpy_auto"):
         lines = crossovers(rows, method)
         if lines:
             say()
             say(f"crossover sparsity ({method} faster than dense from):")
             say("\n".join(lines))
     if args.csv:
-        bench.write_csv(rows, args.csv)
+        bench.write_csv(rows, args.csv, env=bench.environment())
         say(f"wrote {args.csv}")
     if args.plot:
         from sparsecore import plots

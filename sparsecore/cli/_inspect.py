@@ -90,7 +90,7 @@ def _inspect_sparse_model(path: str) -> int:
     from sparsecore.runtime import SparseFormatError, SparseModel
 
     try:
-        model = SparseModel.load(path)
+        model = SparseModel.load(path, format="saved")
     except SparseFormatError as exc:  # names the file, the field and the problem
         raise CLIError(str(exc)) from None
     rows = [

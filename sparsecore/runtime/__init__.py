@@ -3,8 +3,10 @@
 This package imports nothing from the rest of sparsecore and nothing but NumPy
 at import time (scipy, and numba when installed, are used lazily), so the
 folder can be vendored into a NumPy-only program. Its modules: ``csr`` (the
-CSR matrix and its kernels), ``model`` (SparseModel and SparseLayer),
-``compact``, ``auto`` (the ``format="auto"`` rule), ``activations``, ``io``
+CSR matrix and its kernels), ``ell`` (the sorted, sliced ELLPACK layout of the
+pure-NumPy kernels), ``model`` (SparseModel and SparseLayer), ``compact``,
+``auto`` (the ``format="auto"`` cost model), ``plan`` (the planner that
+chooses format, backend and threads per layer, and its cache), ``activations``, ``io``
 (the ``.npz`` layout of a SparseModel), ``atomic`` (the safe writer) and
 ``npz`` (the defensive reader).
 
@@ -23,9 +25,11 @@ from .csr import CSRMatrix, available_backends
 from .io import load_sparse_model, save_sparse_model
 from .model import SparseLayer, SparseModel
 from .npz import NpzArchive, SparseFormatError, open_npz
+from .plan import LayerPlan, clear_plan_cache, plan_layers
 
 __all__ = [
     "CSRMatrix",
+    "LayerPlan",
     "NpzArchive",
     "SparseFormatError",
     "SparseLayer",
@@ -34,8 +38,10 @@ __all__ = [
     "atomic_write",
     "auto_max_density",
     "available_backends",
+    "clear_plan_cache",
     "compact_layers",
     "load_sparse_model",
     "open_npz",
+    "plan_layers",
     "save_sparse_model",
 ]

@@ -11,8 +11,10 @@ Three interchangeable backends compute ``Y += A[r0:r1] @ H`` for a range of
 rows (so that rows can be split across threads, see :func:`parallel_rows`):
 
 ``"numpy"``
-    Vectorised NumPy only: the products ``data * H[indices]`` summed per row
-    with :func:`numpy.add.reduceat`. Always available.
+    Vectorised NumPy only, always available: the matrix is multiplied in its
+    sorted, sliced ELLPACK form (:mod:`sparsecore.runtime.ell`, built on
+    first use and kept), where every row sum is a whole-array operation; a
+    range of rows sums ``data * H[indices]`` with :func:`numpy.add.reduceat`.
 ``"scipy"``
     scipy's compiled CSR kernels (``scipy.sparse._sparstools.csr_matvec`` /
     ``csr_matvecs``) called directly on preallocated arrays, which avoids the
@@ -33,6 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+
+from .ell import COLUMNS, ROWS, SlicedELL
 
 __all__ = [
     "BACKENDS",
@@ -100,6 +104,7 @@ class CSRMatrix:
         "_indices_u32",
         "_indptr_u64",
         "_scipy",
+        "_ell",
     )
 
     def __init__(
@@ -126,6 +131,7 @@ class CSRMatrix:
         self._indices_u32: np.ndarray | None = None
         self._indptr_u64: np.ndarray | None = None
         self._scipy: Any = None
+        self._ell: dict[str, SlicedELL] = {}
         if check:
             self.check_format()
 
@@ -250,6 +256,22 @@ class CSRMatrix:
             self._indptr_u64 = self.indptr.astype(np.uint64)
         return self._indptr_u64
 
+    def ell(self, major: str) -> SlicedELL:
+        """The matrix as sorted, sliced ELLPACK (built once per `major`).
+
+        Parameters
+        ----------
+        major : {'columns', 'rows'}
+            The layout of the batch-1 kernel (``'columns'``) or of the
+            batched one (``'rows'``); see :mod:`sparsecore.runtime.ell`.
+        """
+        e = self._ell.get(major)
+        if e is None:
+            e = self._ell[major] = SlicedELL(
+                self.data, self.indices, self.indptr, self.shape, major
+            )
+        return e
+
     def to_scipy(self) -> Any:
         """The same matrix as a ``scipy.sparse.csr_matrix`` sharing the arrays."""
         if self._scipy is None:
@@ -274,6 +296,20 @@ class CSRMatrix:
 
 
 def _numpy_kernel(A: CSRMatrix, H: np.ndarray, Y: np.ndarray, r0: int, r1: int) -> None:
+    # The whole matrix: the sliced ELLPACK kernels (see the ell module for
+    # why they are 2-10x faster than the row-range path below).
+    if r0 == 0 and r1 == A.shape[0]:
+        if H.ndim == 1:
+            A.ell(COLUMNS).matvec(H, Y)
+        else:
+            A.ell(ROWS).matmat(H, Y)
+        return
+    _numpy_rows_kernel(A, H, Y, r0, r1)
+
+
+def _numpy_rows_kernel(
+    A: CSRMatrix, H: np.ndarray, Y: np.ndarray, r0: int, r1: int
+) -> None:
     # Sum data * H[indices] over the nonzeros of each row. reduceat needs
     # non-empty segments, so empty rows are skipped (they add nothing).
     p0, p1 = int(A.indptr[r0]), int(A.indptr[r1])

@@ -17,6 +17,7 @@ typing (:func:`_read_model`), for :meth:`SparseModel.from_layers` and
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Iterable, Sequence
@@ -28,27 +29,17 @@ import numpy as np
 from ._checks import validate_bool, validate_choice, validate_int
 from ._text import format_table
 from .activations import ACTIVATION_FUNCTIONS, ACTIVATION_NAMES, validate_activation
-from .auto import auto_format
 from .compact import compact_layers
-from .csr import (
-    CSRMatrix,
-    default_threads,
-    get_kernel,
-    parallel_rows,
-    releases_gil,
-    resolve_backend,
-)
+from .csr import CSRMatrix, default_threads, resolve_backend
+from .plan import PLAN_FORMATS, PLANS, LayerPlan, layer_op, plan_layers
 
-__all__ = ["DTYPES", "FORMATS", "SparseLayer", "SparseModel"]
+__all__ = ["DTYPES", "FORMATS", "LOAD_FORMATS", "SparseLayer", "SparseModel"]
 
 FORMATS = ("auto", "csr", "dense")
+#: What :meth:`SparseModel.load` may do with the formats saved in a file.
+LOAD_FORMATS = PLAN_FORMATS
 DTYPES = ("float32", "float64")
 
-
-# Row splitting across threads pays once a layer has this much work
-# (nnz * batch): the hand-off to the pool costs ~20 us, the kernels take
-# 0.1-0.2 ns per nonzero and column, so 1e6 is 100-200 us of work.
-_PARALLEL_MIN_WORK = 1_000_000
 _DEFAULT_CHUNK = 1024
 
 
@@ -98,6 +89,21 @@ class SparseLayer:
     @property
     def nbytes(self) -> int:
         return int(self.weight.nbytes + self.bias.nbytes)
+
+    def as_format(self, format: str) -> SparseLayer:
+        """This layer stored as ``'csr'`` or ``'dense'`` (itself if it already is).
+
+        The values are the same, so the product changes only by the order
+        of the float additions.
+        """
+        if format == self.format:
+            return self
+        weight: CSRMatrix | np.ndarray
+        if isinstance(self.weight, CSRMatrix):
+            weight = self.weight.toarray()
+        else:
+            weight = CSRMatrix.from_dense(self.weight)
+        return dataclasses.replace(self, weight=weight)
 
     def kernel(self) -> np.ndarray:
         """The dense kernel, shape ``(n_in, n_out)`` (a new array)."""
@@ -252,22 +258,29 @@ class SparseModel:
     input_dim : int
         Number of input features.
     backend : {'auto', 'numba', 'scipy', 'numpy'}, default='auto'
-        Kernel for CSR layers. ``'auto'`` takes numba if installed, else scipy
-        if importable, else the pure NumPy kernel.
+        The CSR kernels allowed: ``'auto'``, every importable one (each CSR
+        layer gets the one its plan chose); a name, only that one.
     threads : int, optional
-        Threads used to split the rows of a CSR layer when there is enough
-        work (``nnz * batch >= 1_000_000``); default: the CPUs available (<= 8).
+        Threads a CSR layer's rows may be split across (for the kernels that
+        release the GIL, on products of >= 1e5 nonzero-times-column
+        products); default: the CPUs available (<= 8).
     batch_size : int, default=1
-        The expected batch size ``format="auto"`` chose formats for (kept as
-        information; saved with the model).
+        The expected batch size the formats and the plan were chosen for
+        (saved with the model).
+    plans : sequence of LayerPlan, optional
+        How each layer runs (:mod:`sparsecore.runtime.plan`); by default
+        estimated for the layers' formats, `backend` and `batch_size`.
 
     Attributes
     ----------
     layers : tuple of SparseLayer
+    plan : tuple of LayerPlan
+        Per layer: format, backend, threads and how they were chosen.
     input_dim, output_dim : int
     dtype : numpy.dtype
     backend : str
-        The concrete backend in use.
+        The fastest backend allowed (numba, else scipy, else numpy, or the
+        one given); each layer's own kernel is in `plan`.
     nbytes : int
         Bytes of all weights and biases.
     """
@@ -280,6 +293,7 @@ class SparseModel:
         backend: str = "auto",
         threads: int | None = None,
         batch_size: int = 1,
+        plans: Sequence[LayerPlan] | None = None,
     ) -> None:
         if not layers:
             raise ValueError("layers must hold at least one layer; got 0")
@@ -312,16 +326,38 @@ class SparseModel:
                     f"got {layer.activation!r}"
                 )
         self.backend = resolve_backend(backend)
-        self._kernel = get_kernel(self.backend)
         if threads is None:
             threads = default_threads()
         self.threads = validate_int("threads", threads, 1)
         self.batch_size = validate_int("batch_size", batch_size, 1)
+        if plans is None:
+            plans = plan_layers(
+                [layer.weight for layer in self.layers],
+                self.batch_size,
+                format="saved",
+                backend=backend,
+                threads=self.threads,
+            )
+        self.plan = tuple(plans)
+        if len(self.plan) != len(self.layers):
+            raise ValueError(
+                f"plans must hold one LayerPlan per layer ({len(self.layers)}); "
+                f"got {len(self.plan)}"
+            )
+        for i, (layer, p) in enumerate(zip(self.layers, self.plan, strict=True)):
+            if not isinstance(p, LayerPlan):
+                raise TypeError(f"plans[{i}] must be a LayerPlan; got {p!r}")
+            if p.format != layer.format:
+                raise ValueError(
+                    f"plans[{i}] is for a {p.format} layer; layer {i} is {layer.format}"
+                )
         self._local = threading.local()
-        # Per layer, what the forward pass needs, looked up once.
-        self._plan = [
+        # Per layer, what the forward pass needs, looked up once: the product
+        # Y = W @ H + b its plan chose, the bias (flat and as a column), the
+        # activation.
+        self._ops = [
             (
-                layer.weight,
+                layer_op(layer.weight, p.backend, p.threads),
                 layer.bias,
                 layer._bias_col,
                 None
@@ -329,7 +365,7 @@ class SparseModel:
                 else ACTIVATION_FUNCTIONS[layer.activation],
                 layer.alpha,
             )
-            for layer in self.layers
+            for layer, p in zip(self.layers, self.plan, strict=True)
         ]
 
     # ---------------------------------------------------------- builders
@@ -345,6 +381,7 @@ class SparseModel:
         batch_size: int = 1,
         compact: bool = True,
         threads: int | None = None,
+        plan: str = "estimate",
     ) -> SparseModel:
         """Build a model from ``(kernel, bias, activation)`` triples.
 
@@ -356,16 +393,20 @@ class SparseModel:
             ``ACTIVATION_NAMES`` (:mod:`sparsecore.runtime.activations`) or
             ``("leaky_relu", alpha)`` (a bare ``"leaky_relu"`` uses alpha 0.3).
         format : {'auto', 'csr', 'dense'}, default='auto'
-            Storage of every layer; ``'auto'`` chooses per layer with
-            :func:`~sparsecore.runtime.auto.auto_max_density` for `batch_size`
-            and `backend`.
+            Storage of every layer; ``'auto'`` chooses per layer, as `plan`
+            says, for `batch_size` and the backends allowed.
         dtype : {'float32', 'float64'}, default='float32'
         backend : {'auto', 'numba', 'scipy', 'numpy'}, default='auto'
+            The CSR kernels allowed (``'auto'``: every importable one).
         batch_size : int, default=1
             Expected samples per ``predict`` call, for ``format='auto'``.
         compact : bool, default=True
             Remove useless hidden neurons first (see :func:`compact_layers`).
         threads : int, optional
+        plan : {'estimate', 'measure'}, default='estimate'
+            Choose formats, backends and threads from the calibrated table
+            (instant), or by timing the candidates on each layer here, once
+            per machine (see :mod:`sparsecore.runtime.plan`).
 
         Raises
         ------
@@ -381,20 +422,25 @@ class SparseModel:
         """
         validate_choice("format", format, FORMATS)
         validate_choice("dtype", dtype, DTYPES)
+        validate_choice("plan", plan, PLANS)
         validate_bool("compact", compact)
         dt = np.dtype(dtype)
         raw = _validate_layers(layers, dt)
-        backend = resolve_backend(backend)
+        resolve_backend(backend)
         batch_size = validate_int("batch_size", batch_size, 1)
         originals = [k.shape for k, _, _, _ in raw]
         if compact:
             raw = compact_layers(raw)
+        wts = [np.ascontiguousarray(k.T) for k, _, _, _ in raw]
+        plans = plan_layers(
+            wts, batch_size, format=format, backend=backend, threads=threads, plan=plan
+        )
         built = []
-        for (k, b, act, alpha), orig in zip(raw, originals, strict=True):
-            wt = np.ascontiguousarray(k.T)
-            fmt = auto_format(wt, backend, batch_size) if format == "auto" else format
+        for (_, b, act, alpha), wt, p, orig in zip(
+            raw, wts, plans, originals, strict=True
+        ):
             weight: CSRMatrix | np.ndarray
-            weight = CSRMatrix.from_dense(wt) if fmt == "csr" else wt
+            weight = CSRMatrix.from_dense(wt) if p.format == "csr" else wt
             built.append(SparseLayer(weight, b, act, alpha, (orig[0], orig[1])))
         return cls(
             built,
@@ -402,6 +448,7 @@ class SparseModel:
             backend=backend,
             threads=threads,
             batch_size=batch_size,
+            plans=plans,
         )
 
     @classmethod
@@ -415,6 +462,7 @@ class SparseModel:
         batch_size: int = 1,
         compact: bool = True,
         threads: int | None = None,
+        plan: str = "estimate",
     ) -> SparseModel:
         """Build a model from a trained network, read by duck typing.
 
@@ -427,7 +475,7 @@ class SparseModel:
         Parameters
         ----------
         model : object with ``layers``
-        format, dtype, backend, batch_size, compact, threads
+        format, dtype, backend, batch_size, compact, threads, plan
             As in :meth:`from_layers`.
 
         Raises
@@ -446,6 +494,7 @@ class SparseModel:
             batch_size=batch_size,
             compact=compact,
             threads=threads,
+            plan=plan,
         )
 
     # ---------------------------------------------------------- inference
@@ -490,20 +539,10 @@ class SparseModel:
             # one np.copyto(h, xc.T) (cache-friendlier strided reads).
             for i in range(0, b, 64):
                 np.copyto(h[:, i : i + 64], xc[i : i + 64].T, casting="unsafe")
-        kernel = self._kernel
-        split = self.threads > 1 and releases_gil(kernel)
-        for (w, bias, bias_col, act, alpha), y in zip(
-            self._plan, bufs[1:], strict=True
+        for (op, bias, bias_col, act, alpha), y in zip(
+            self._ops, bufs[1:], strict=True
         ):
-            if isinstance(w, CSRMatrix):
-                np.copyto(y, bias if b == 1 else bias_col)
-                if split and w.nnz * b >= _PARALLEL_MIN_WORK:
-                    parallel_rows(kernel, w, h, y, self.threads)
-                else:
-                    kernel(w, h, y, 0, w.shape[0])
-            else:
-                np.matmul(w, h, out=y)
-                y += bias if b == 1 else bias_col
+            op(h, y, bias if b == 1 else bias_col)
             if act is not None:
                 act(y, alpha)
             h = y
@@ -566,6 +605,7 @@ class SparseModel:
             (
                 "layer",
                 "format",
+                "kernel",
                 "activation",
                 "shape",
                 "compacted",
@@ -574,7 +614,7 @@ class SparseModel:
                 "bytes",
             )
         ]
-        for i, layer in enumerate(self.layers):
+        for i, (layer, p) in enumerate(zip(self.layers, self.plan, strict=True)):
             n_in, n_out = layer.shape
             size = n_in * n_out
             nnz = layer.nnz
@@ -582,6 +622,7 @@ class SparseModel:
                 (
                     str(i),
                     layer.format,
+                    p.backend + (f" x{p.threads}" if p.threads > 1 else ""),
                     layer.activation,
                     f"{layer.original_shape[0]}x{layer.original_shape[1]}",
                     f"{n_in}x{n_out}",
@@ -593,6 +634,8 @@ class SparseModel:
         footer = (
             f"SparseModel: {len(self.layers)} layers, input_dim={self.input_dim}, "
             f"dtype={self.dtype.name}, backend={self.backend}, "
+            f"batch_size={self.batch_size}, "
+            f"plan={'/'.join(sorted({p.source for p in self.plan}))}, "
             f"{self.nbytes} bytes"
         )
         return format_table(rows, "r" * len(rows[0])) + "\n" + footer
@@ -620,10 +663,28 @@ class SparseModel:
         cls,
         path: str | os.PathLike[str],
         *,
+        format: str = "auto",
+        batch_size: int | None = None,
         backend: str = "auto",
         threads: int | None = None,
+        plan: str = "estimate",
     ) -> SparseModel:
-        """Read a model written by :meth:`save`, validating everything.
+        """Read a model written by :meth:`save`, choosing formats where it runs.
+
+        Parameters
+        ----------
+        path : str or path-like
+        format : {'auto', 'saved', 'csr', 'dense'}, default='auto'
+            ``'auto'``: choose each layer's format again, for the backends
+            importable here and `batch_size` (a layer saved as CSR may run
+            dense, and back: converted in memory, same values); ``'saved'``:
+            keep the file's formats; ``'csr'``, ``'dense'``: force one.
+        batch_size : int, optional
+            Expected samples per ``predict`` call; default: the one saved.
+        backend : {'auto', 'numba', 'scipy', 'numpy'}, default='auto'
+        threads : int, optional
+        plan : {'estimate', 'measure'}, default='estimate'
+            As in :meth:`from_layers`.
 
         Raises
         ------
@@ -632,10 +693,36 @@ class SparseModel:
             the file, the field and the problem).
         FileNotFoundError
             If ``path`` does not exist.
+        ValueError
+            If an option is invalid.
         """
         from .io import load_sparse_model
 
-        layers, input_dim, batch_size = load_sparse_model(path)
+        validate_choice("format", format, LOAD_FORMATS)
+        validate_choice("plan", plan, PLANS)
+        if batch_size is not None:
+            batch_size = validate_int("batch_size", batch_size, 1)
+        if threads is not None:
+            threads = validate_int("threads", threads, 1)
+        resolve_backend(backend)
+        layers, input_dim, saved_batch = load_sparse_model(path)
+        batch = saved_batch if batch_size is None else batch_size
+        plans = plan_layers(
+            [layer.weight for layer in layers],
+            batch,
+            format=format,
+            backend=backend,
+            threads=threads,
+            plan=plan,
+        )
+        layers = [
+            layer.as_format(p.format) for layer, p in zip(layers, plans, strict=True)
+        ]
         return cls(
-            layers, input_dim, backend=backend, threads=threads, batch_size=batch_size
+            layers,
+            input_dim,
+            backend=backend,
+            threads=threads,
+            batch_size=batch,
+            plans=plans,
         )

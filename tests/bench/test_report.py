@@ -103,3 +103,106 @@ def test_environment_lists_versions():
 
 def test_environment_is_the_one_record():
     assert bench.environment is environment
+
+
+# ------------------------------------------------ NumPy-only columns, README
+
+NUMPY_ROWS = [
+    _row("numpy_dense", 1.0, sparsity=0.95),
+    _row("sc_numpy", 1.6, sparsity=0.95),
+    _row("sc_numpy_auto", 2.0, sparsity=0.95),
+    _row("numpy_dense", 1.0, sparsity=0.99, batch=16),
+    _row("sc_numpy", 5.0, sparsity=0.99, batch=16),
+    _row("sc_numpy_load", 0.9, sparsity=0.99, batch=16),
+    _row("sc_auto", 3.0, sparsity=0.99, batch=16),
+    _row("sc_scipy_auto", 3.5, sparsity=0.99, batch=16),
+]
+
+
+def test_numpy_target_column():
+    lines = bench.format_table(NUMPY_ROWS).splitlines()
+    assert lines[0].endswith("| target (auto) | target (numpy) |")
+    assert lines[2].endswith("| csr >= x1.5 met |")  # 0.95 / 1
+    assert lines[3].endswith("| csr >= x6 MISSED; auto < x0.95 MISSED |")  # 0.99 / 16
+    # no NumPy-only method: no column (the table as before)
+    assert "target (numpy)" not in bench.format_table(ROWS)
+
+
+def test_explain_numpy_targets_and_the_fast_extra():
+    text = bench.explain(NUMPY_ROWS, widths=(30, 20, 1))
+    assert "## NumPy-only targets (sc_numpy: every layer CSR)" in text
+    assert "sparsity 0.95, batch 1: sc_numpy x1.60 vs target x1.5: **met**" in text
+    assert "sparsity 0.99, batch 16: sc_numpy x5.00 vs target x6: **MISSED**" in text
+    # bytes moved: 10 nonzeros x (8 + 4 + 4 accesses x 4 B) at batch 1
+    assert "it moves ~0.00 MB" in text
+    assert (
+        "sc_numpy_load more than 5 % slower than numpy dense: float32 sparsity " in text
+    )
+    assert (
+        "sc_numpy_auto more than 5 % slower than numpy dense: none (lowest x2.00)"
+        in text
+    )
+    assert (
+        "sc_auto (numba allowed) more than 5 % slower than sc_scipy_auto (auto "
+        "without the fast extra): float32 sparsity 0.99 batch 16 (x3.00 vs x3.50) "
+        "(the same plan: timing noise)"
+    ) in text
+    other = [
+        dict(r, formats="csr/scipy") if r["method"] == "sc_scipy_auto" else r
+        for r in NUMPY_ROWS
+    ]
+    text = bench.explain(other, widths=(30, 20, 1))
+    assert "batch 16 (x3.00 vs x3.50)\n" in text
+
+
+def test_csv_carries_the_environment_and_reads_back(tmp_path):
+    path = tmp_path / "r.csv"
+    env = {"cpu": "AMD EPYC", "blas threads": "openblas 2", "cpus": "2"}
+    bench.write_csv(ROWS, path, env=env)
+    with open(path, newline="") as f:
+        back = list(csv.DictReader(f))
+    assert back[0]["env_cpu"] == "AMD EPYC"
+    assert back[0]["env_blas_threads"] == "openblas 2"
+    assert back[0]["env_numba"] == ""  # not in the record
+    rows = bench.read_csv(path)
+    for a, b in zip(rows, ROWS, strict=True):
+        for k, v in b.items():
+            assert rows and a[k] == v, k
+    bad = tmp_path / "bad.csv"
+    bad.write_text(path.read_text().replace("False", "maybe", 1))
+    with pytest.raises(ValueError, match="row 1: structured must be True or False"):
+        bench.read_csv(bad)
+
+
+def test_readme_table_and_update(tmp_path):
+    rows = [
+        *ROWS,
+        _row("sc_numpy", 2.0),
+        _row("sc_load", 1.4),
+        _row("numpy_dense", 1.0, sparsity=0.75, structured=True, batch=256),
+    ]
+    table = bench.report.readme_table(rows)
+    lines = table.splitlines()
+    head = "| sparsity | batch | NumPy dense | auto | load-time auto | NumPy-only CSR |"
+    assert lines[0] == head
+    assert lines[2] == "| 0.9 | 1 | 100 µs | x1.50 | x1.40 | x2.00 |"
+    assert lines[3] == "| 0.75s | 256 | 100 µs | - | - | - |"
+    assert len(lines) == 4  # the 0.5 / batch 16 cell is left out
+    readme = tmp_path / "README.md"
+    begin, end = bench.report.README_BEGIN, bench.report.README_END
+    readme.write_text(f"intro\n{begin}\nold table\n{end}\nafter\n")
+    env_rows = [
+        dict(r, env_cpu="AMD EPYC", env_blas_threads="openblas 2") for r in rows
+    ]
+    bench.update_readme(readme, env_rows, "benchmarks/results/inference.csv")
+    text = readme.read_text()
+    assert text.startswith(f"intro\n{begin}\n{head}\n")
+    assert "old table" not in text and text.endswith(f"{end}\nafter\n")
+    assert "Generated from `benchmarks/results/inference.csv` (AMD EPYC" in text
+    bench.update_readme(readme, env_rows, "x.csv")  # idempotent on its markers
+    assert (
+        text.replace("benchmarks/results/inference.csv", "x.csv") == readme.read_text()
+    )
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="must hold"):
+        bench.update_readme(readme, rows, "x.csv")

@@ -117,7 +117,7 @@ def test_save_dir_keeps_the_models(tmp_path):
     assert names == sorted(f"{k}.npz" for k in result.file_bytes)
     for k, size in result.file_bytes.items():
         assert os.path.getsize(tmp_path / f"{k}.npz") == size
-    sm = SparseModel.load(tmp_path / "pruned_csr.npz")
+    sm = SparseModel.load(tmp_path / "pruned_csr.npz", format="saved")
     assert [layer.format for layer in sm.layers] == ["csr"] * 3
 
 

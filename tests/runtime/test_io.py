@@ -59,7 +59,7 @@ def test_round_trip_bit_exact(
     sm = SparseModel.from_layers(layers, format=fmt, dtype=dtype, batch_size=16)
     path = tmp_path_factory.mktemp("rt") / "m.npz"
     sm.save(path, compressed=compressed)
-    back = SparseModel.load(path)
+    back = SparseModel.load(path, format="saved")
     _assert_same(sm, back)
     assert back.batch_size == 16 and back.dtype == sm.dtype
     x = rng.standard_normal((4, 5))

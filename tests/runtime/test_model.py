@@ -65,18 +65,20 @@ def test_predict_equals_dense_all_backends(net, fmt, dtype, n, compact, threads)
 
 
 def test_threaded_split_equals_serial(monkeypatch):
-    from sparsecore.runtime import model as model_mod
+    from sparsecore.runtime import plan as plan_mod
+    from sparsecore.runtime.plan import LayerPlan
 
-    monkeypatch.setattr(model_mod, "_PARALLEL_MIN_WORK", 1)
+    monkeypatch.setattr(plan_mod, "MIN_SPLIT_WORK", 1)
     rng = np.random.default_rng(3)
     layers = random_layers(rng, [50, 60, 40, 3], ["relu", "tanh", "linear"], 0.8)
     x = rng.standard_normal((33, 50))
     ref = dense_forward(layers, x)
+    base = SparseModel.from_layers(layers, format="csr", dtype="float64")
     for be in backends():
         for threads in (1, 2, 3):
-            sm = SparseModel.from_layers(
-                layers, format="csr", dtype="float64", backend=be, threads=threads
-            )
+            plans = [LayerPlan("csr", be, threads, "fixed")] * len(base.layers)
+            sm = SparseModel(base.layers, base.input_dim, threads=threads, plans=plans)
+            assert [p.threads for p in sm.plan] == [threads] * 3
             np.testing.assert_allclose(sm.predict(x), ref, rtol=1e-12, atol=1e-12)
 
 
@@ -162,14 +164,17 @@ def test_fully_pruned_hidden_layer_collapses_to_constant():
 
 def test_auto_format_rule():
     rng = np.random.default_rng(5)
-    layers = random_layers(rng, [100, 100, 100, 1], ["relu", "relu", "linear"], 0.99)
-    layers[1] = (rng.standard_normal((100, 100)), layers[1][1], "relu")
+    widths = [1000, 1000, 100, 1]
+    layers = random_layers(rng, widths, ["relu", "relu", "linear"], 0.995)
+    layers[1] = (rng.standard_normal((1000, 100)), layers[1][1], "relu")
     for be in backends():
-        sm = SparseModel.from_layers(layers, format="auto", backend=be, compact=False)
-        assert [lay.format for lay in sm.layers] == ["csr", "dense", "dense"]
-    assert auto_max_density("scipy", 1) == pytest.approx(
-        auto_max_density("scipy", 0 + 1)
-    )
+        for batch in (1, 16, 1024):
+            sm = SparseModel.from_layers(
+                layers, format="auto", backend=be, compact=False, batch_size=batch
+            )
+            # 0.5 % dense: CSR for every backend; dense; 100 weights: dense
+            assert [lay.format for lay in sm.layers] == ["csr", "dense", "dense"]
+            assert sm.plan[0].backend == be and sm.plan[1].backend == "blas"
     assert auto_max_density("scipy", 4) >= min(
         auto_max_density("scipy", 1), auto_max_density("scipy", 16)
     )
@@ -377,3 +382,129 @@ def test_constructor_validates_layers():
         SparseModel([object()], 2)
     with pytest.raises(ValueError, match="at least one layer"):
         SparseModel([], 2)
+
+
+# ------------------------------------------------- load-time auto and plans
+
+
+@st.composite
+def big_networks(draw):
+    # Layers of up to 90 x 90 weights, so some pass AUTO_MIN_SIZE (4096) and
+    # the formats really are re-chosen.
+    n_layers = draw(st.integers(1, 3))
+    widths = draw(
+        st.lists(st.integers(1, 90), min_size=n_layers + 1, max_size=n_layers + 1)
+    )
+    acts = draw(st.lists(st.sampled_from(ACTS), min_size=n_layers, max_size=n_layers))
+    sparsity = draw(st.sampled_from([0.0, 0.5, 0.9, 0.97, 0.999]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    return random_layers(rng, widths, acts, sparsity, draw(st.booleans())), rng
+
+
+@given(
+    net=big_networks(),
+    saved=st.sampled_from(["auto", "csr", "dense"]),
+    load_format=st.sampled_from(["auto", "saved", "csr", "dense"]),
+    dtype=st.sampled_from(["float32", "float64"]),
+    batch=st.sampled_from([None, 1, 3, 64, 2048]),
+    n=st.sampled_from([1, 5]),
+    data=st.data(),
+)
+def test_load_time_auto_keeps_predict(
+    tmp_path_factory, net, saved, load_format, dtype, batch, n, data
+):
+    layers, rng = net
+    backend = data.draw(st.sampled_from(["auto", *backends()]))
+    plan = data.draw(st.sampled_from(["estimate", "estimate", "measure"]))
+    sm = SparseModel.from_layers(layers, format=saved, dtype=dtype, batch_size=16)
+    path = tmp_path_factory.mktemp("load") / "m.npz"
+    sm.save(path)
+    back = SparseModel.load(
+        path, format=load_format, batch_size=batch, backend=backend, plan=plan
+    )
+    assert back.batch_size == (16 if batch is None else batch)
+    fmts = [lay.format for lay in back.layers]
+    if load_format == "saved":
+        assert fmts == [lay.format for lay in sm.layers]
+    elif load_format in ("csr", "dense"):
+        assert fmts == [load_format] * len(fmts)
+    for lay, p in zip(back.layers, back.plan, strict=True):
+        assert lay.format == p.format
+        assert p.backend == "blas" or backend in ("auto", p.backend)
+    x = rng.standard_normal((n, sm.input_dim)).astype(dtype)
+    ref = sm.predict(x)
+    # the same weights, so only the order of the float additions differs
+    np.testing.assert_allclose(back.predict(x), ref, **tolerances(dtype, ref))
+
+
+def test_load_rechooses_formats_for_the_backend_and_batch(tmp_path):
+    rng = np.random.default_rng(11)
+    layers = random_layers(rng, [1000, 1000, 1], ["relu", "linear"], 0.9)
+    path = tmp_path / "m.npz"
+    # saved as CSR everywhere, as a file made for a fast CSR backend might be
+    SparseModel.from_layers(layers, format="csr", compact=False, batch_size=16).save(
+        path
+    )
+    sm = SparseModel.load(path, backend="numpy", batch_size=256)
+    # 10 % dense is far above numpy's limit at batch 256: dense again
+    assert sm.layers[0].format == "dense" and sm.plan[0].backend == "blas"
+    assert sm.batch_size == 256
+    kept = SparseModel.load(path, format="saved", backend="numpy")
+    assert [lay.format for lay in kept.layers] == ["csr", "csr"]
+    assert kept.batch_size == 16 and kept.plan[0].backend == "numpy"
+    x = rng.standard_normal((3, 1000)).astype(np.float32)
+    np.testing.assert_allclose(sm.predict(x), kept.predict(x), rtol=1e-4, atol=1e-4)
+    very = random_layers(rng, [1000, 1000, 1], ["relu", "linear"], 0.995)
+    SparseModel.from_layers(very, format="dense", compact=False).save(path)
+    assert SparseModel.load(path, backend="numpy").layers[0].format == "csr"
+
+
+def test_load_validates_options_before_reading(tmp_path):
+    missing = tmp_path / "none.npz"  # never opened: the options fail first
+    with pytest.raises(ValueError, match="format must be one of"):
+        SparseModel.load(missing, format="coo")
+    with pytest.raises(ValueError, match="plan must be one of"):
+        SparseModel.load(missing, plan="exhaustive")
+    with pytest.raises(ValueError, match="batch_size must be an int in"):
+        SparseModel.load(missing, batch_size=0)
+    with pytest.raises(TypeError, match="batch_size must be an int"):
+        SparseModel.load(missing, batch_size=2.0)
+    with pytest.raises(ValueError, match="threads must be an int in"):
+        SparseModel.load(missing, threads=0)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        SparseModel.load(missing, backend="cuda")
+    with pytest.raises(FileNotFoundError):
+        SparseModel.load(missing)
+
+
+def test_plans_given_to_the_constructor_are_checked():
+    from sparsecore.runtime.plan import LayerPlan
+
+    sm = SparseModel.from_layers([(np.eye(70), None, "relu")], format="csr")
+    layers = sm.layers
+    with pytest.raises(ValueError, match="one LayerPlan per layer"):
+        SparseModel(layers, 70, plans=[])
+    with pytest.raises(TypeError, match="must be a LayerPlan"):
+        SparseModel(layers, 70, plans=["csr"])
+    with pytest.raises(ValueError, match="is for a dense layer; layer 0 is csr"):
+        SparseModel(layers, 70, plans=[LayerPlan("dense", "blas", 0)])
+    ok = SparseModel(layers, 70, plans=[LayerPlan("csr", "numpy", 1, "fixed")])
+    assert ok.plan[0].source == "fixed"
+    text = ok.summary()
+    assert " kernel " in text.splitlines()[0] and " numpy " in text.splitlines()[2]
+    assert "plan=fixed" in text
+
+
+def test_measure_plan_in_from_layers(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPARSECORE_CACHE_DIR", str(tmp_path))
+    rng = np.random.default_rng(12)
+    layers = random_layers(rng, [200, 300, 1], ["relu", "linear"], 0.95)
+    sm = SparseModel.from_layers(layers, plan="measure", batch_size=8, compact=False)
+    assert sm.plan[0].source == "measure" and sm.plan[1].source == "fixed"
+    again = SparseModel.from_layers(layers, plan="measure", batch_size=8, compact=False)
+    assert again.plan[0].source == "cache"
+    assert again.plan[0].label == sm.plan[0].label
+    x = rng.standard_normal((8, 200))
+    ref = dense_forward(layers, x)
+    np.testing.assert_allclose(sm.predict(x), ref, rtol=1e-4, atol=1e-4)
