@@ -48,8 +48,8 @@ from sparsecore._text import format_seconds, format_table
 from sparsecore.nn.gradcheck import check_layer
 from sparsecore.nn.model import LAYERS
 from sparsecore.prune import (
-    RigL,
     SET,
+    RigL,
     allocate_masks,
     connected_inputs,
     grasp_masks,
@@ -154,7 +154,9 @@ def accuracy(model: sc.Sequential, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+    return statistics.fmean(values), (
+        statistics.stdev(values) if len(values) > 1 else 0.0
+    )
 
 
 def pct(mean: float, std: float) -> str:
@@ -245,19 +247,29 @@ def study_lottery(args: argparse.Namespace) -> None:
     for i, s in enumerate(grid):
         t = mean_std([a[i] for a in acc["magnitude"]])
         r = mean_std([a[i] for a in acc["random"]])
-        rows.append([f"{100 * s:.1f} %", pct(*t), pct(*r), f"{100 * (t[0] - dense[0]):+.1f}"])
+        rows.append(
+            [f"{100 * s:.1f} %", pct(*t), pct(*r), f"{100 * (t[0] - dense[0]):+.1f}"]
+        )
         curves["winning ticket"].append((s, *t))
         curves["random ticket"].append((s, *r))
         summary.append({"sparsity": s, "ticket": t, "random": r})
     table = format_table(rows, markdown=True)
-    above = [s for s, m in zip(grid[1:], summary[1:], strict=True) if m["ticket"][0] > dense[0]]
+    above = [
+        s
+        for s, m in zip(grid[1:], summary[1:], strict=True)
+        if m["ticket"][0] > dense[0]
+    ]
     best = max(summary[1:], key=lambda m: m["ticket"][0])
     verdict = (
         f"Dense: {pct(*dense)} %. Best ticket: {pct(*best['ticket'])} % at "
         f"{100 * best['sparsity']:.1f} % sparsity (random ticket there: "
         f"{pct(*best['random'])} %). Tickets beat the dense mean at "
         f"{len(above)} of {len(grid) - 1} sparsities"
-        + (f" ({100 * min(above):.1f} % to {100 * max(above):.1f} %)." if above else ".")
+        + (
+            f" ({100 * min(above):.1f} % to {100 * max(above):.1f} %)."
+            if above
+            else "."
+        )
         + f" At {100 * grid[-1]:.1f} %: ticket {pct(*summary[-1]['ticket'])} %, random "
         f"{pct(*summary[-1]['random'])} %."
     )
@@ -266,10 +278,10 @@ def study_lottery(args: argparse.Namespace) -> None:
 Command: `{command(args)}` ({format_seconds(elapsed)} on the machine below)
 
 Network 40 -> 500 -> 500 (residual: h + relu(W h + b)) -> 10, torch's default
-initialization, Adam(lr 2e-2, eps 1e-8), batch 100, {epochs} epochs ({epochs * 40} steps) per
-round; round r prunes each layer (its kernel; biases are not pruned) to
-1 - 0.7^r by magnitude, nested, and rewinds to the original initialization and a
-fresh optimizer. Random ticket: the same, with random masks. Test accuracy (1000
+initialization, Adam(lr 2e-2, eps 1e-8), batch 100, {epochs} epochs
+({epochs * 40} steps) per round; round r prunes each layer (its kernel; biases
+are not pruned) to 1 - 0.7^r by magnitude, nested, and rewinds to the original
+initialization and a fresh optimizer. Random ticket: the same, with random masks. Test accuracy (1000
 samples) after the last epoch of each round; mean ± std over seeds {args.seeds}.
 
 {table}
@@ -307,7 +319,11 @@ def score_batch(x: np.ndarray, y: np.ndarray, per_class: int = 10) -> tuple[Any,
 
 def study_init(args: argparse.Namespace) -> None:
     """SNIP vs GraSP vs SynFlow vs random at initialization, 50 % to 99.9 %."""
-    grid = [0.5, 0.9, 0.99] if args.quick else [0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999]
+    grid = (
+        [0.5, 0.9, 0.99]
+        if args.quick
+        else [0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999]
+    )
     methods = ("random", "snip", "grasp", "synflow")
     results: dict[str, Any] = {}
     start = time.perf_counter()
@@ -412,7 +428,9 @@ def gradual_schedule(total: int, steps_per_epoch: int, sparsity: float) -> Any:
     frequency = max(1, steps_per_epoch // 2)
     begin = max(1, round(0.1 * total))
     n = max(1, math.floor((0.7 * total - begin) / frequency))
-    return sc.PolynomialDecay(0.0, sparsity, begin, begin + n * frequency, frequency=frequency)
+    return sc.PolynomialDecay(
+        0.0, sparsity, begin, begin + n * frequency, frequency=frequency
+    )
 
 
 def study_dynamic(args: argparse.Namespace) -> None:
@@ -448,20 +466,35 @@ def study_dynamic(args: argparse.Namespace) -> None:
                             "uniform",
                         )
                         net = train_with_masks(
-                            model, masks, x, y, epochs=epochs, batch_size=batch, seed=seed
+                            model,
+                            masks,
+                            x,
+                            y,
+                            epochs=epochs,
+                            batch_size=batch,
+                            seed=seed,
                         ).model
                     else:
                         if m == "gradual magnitude":
-                            cb: Any = sc.Pruner(gradual_schedule(epochs * steps, steps, s))
+                            cb: Any = sc.Pruner(
+                                gradual_schedule(epochs * steps, steps, s)
+                            )
                         elif m == "SET":
                             cb = SET(s, update_frequency=100, seed=seed)
                         elif m == "RigL":
                             cb = RigL(s, update_frequency=100, seed=seed)
                         else:
-                            cb = RigL(s, update_frequency=100, distribution="erk", seed=seed)
+                            cb = RigL(
+                                s, update_frequency=100, distribution="erk", seed=seed
+                            )
                         net.fit(
-                            x, y, epochs=epochs, batch_size=batch, callbacks=[cb],
-                            verbose=0, seed=seed,
+                            x,
+                            y,
+                            epochs=epochs,
+                            batch_size=batch,
+                            callbacks=[cb],
+                            verbose=0,
+                            seed=seed,
                         )
                     acc[m, s].append(accuracy(net, xt, yt))
                 print(
@@ -480,7 +513,8 @@ def study_dynamic(args: argparse.Namespace) -> None:
         }
         text_parts.append(
             f"## {dataset}: MLP {x.shape[1]} -> {hidden} -> {hidden} -> 10, Adam 1e-3, "
-            f"batch {batch}, {epochs} epochs ({epochs * steps} steps); dense {pct(*d)} %\n\n"
+            f"batch {batch}, {epochs} epochs ({epochs * steps} steps); "
+            f"dense {pct(*d)} %\n\n"
             + format_table(rows, markdown=True)
         )
     elapsed = time.perf_counter() - start
@@ -504,7 +538,9 @@ Environment:
 {env_lines()}
 """
     write(os.path.join(args.out, "methods_dynamic.md"), text)
-    record("dynamic", {"sparsities": grid, "results": results, "seconds": elapsed}, args)
+    record(
+        "dynamic", {"sparsities": grid, "results": results, "seconds": elapsed}, args
+    )
 
 
 # --------------------------------------------------------------------- sensitivity

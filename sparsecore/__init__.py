@@ -5,7 +5,7 @@ Three stages, three subpackages: :mod:`sparsecore.nn` (train),
 The names most users need are re-exported here.
 """
 
-from sparsecore import data, nn, prune, runtime
+from sparsecore import data, nn, prune, runtime, sweep
 from sparsecore._version import __version__
 from sparsecore.checkpoint import CheckpointFormatError, ModelCheckpoint, load_model
 from sparsecore.nn import (
@@ -87,6 +87,7 @@ __all__ = [
     "nn",
     "prune",
     "runtime",
+    "sweep",
     "sparsity_report",
     "strip_pruning",
 ]

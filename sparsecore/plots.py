@@ -1,4 +1,4 @@
-"""Plots of the tutorial experiment, the benchmarks and the pruning methods.
+"""Plots of the tutorial experiment, the benchmarks, sweeps and pruning methods.
 
 matplotlib is optional (``pip install "sparsecore[plot]"``) and imported only
 when a plot is drawn. Figures are drawn with :class:`matplotlib.figure.Figure`
@@ -20,6 +20,7 @@ __all__ = [
     "plot_schedule",
     "plot_sensitivity",
     "plot_sparsity_curves",
+    "plot_sweep",
     "require_matplotlib",
 ]
 
@@ -346,5 +347,75 @@ def plot_sparsity_curves(
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
+
+
+def plot_sweep(
+    summary: Sequence[Mapping[str, Any]],
+    path: str | os.PathLike[str],
+    *,
+    metric: str = "auto",
+    log_scale: bool = False,
+    title: str | None = None,
+) -> None:
+    """Accuracy (or loss) against sparsity: one line per method, mean +- std over seeds.
+
+    The ShrinkBench figure (Blalock et al. 2020): the dense baseline is a
+    horizontal line with its band, every method a curve with a band of one
+    standard deviation over seeds.
+
+    Parameters
+    ----------
+    summary : sequence of dict
+        :func:`sparsecore.sweep.summarize` output (keys ``method``,
+        ``sparsity``, ``test_accuracy``/``test_loss`` and their ``_std``).
+    path : str or path-like
+        Output file; the extension picks the format.
+    metric : {'auto', 'accuracy', 'loss'}, default='auto'
+        ``'auto'``: accuracy when the rows have it (classification), else loss.
+    log_scale : bool, default=False
+        Put the fraction of weights *kept* on a log axis (sparsity 0.9, 0.99,
+        0.999 equally spaced), labelled by sparsity.
+    title : str, optional
+    """
+    rows = list(summary)
+    if metric == "auto":
+        has_acc = any(r.get("test_accuracy") is not None for r in rows)
+        metric = "accuracy" if has_acc else "loss"
+    if metric not in ("accuracy", "loss"):
+        raise ValueError(
+            f"metric must be one of ['accuracy', 'auto', 'loss']; got {metric!r}"
+        )
+    key = f"test_{metric}"
+    fig, (ax,) = _figure(1, 7.0)
+    methods = sorted({r["method"] for r in rows if r["method"] != "dense"})
+    for i, method in enumerate(methods):
+        pts = sorted(
+            (r["sparsity"], r[key], r[key + "_std"] or 0.0)
+            for r in rows
+            if r["method"] == method and r[key] is not None
+        )
+        if not pts:
+            continue
+        s, m, sd = (np.array(v, dtype=float) for v in zip(*pts, strict=True))
+        x = 1.0 - s if log_scale else s
+        ax.plot(x, m, "o-", color=f"C{i % 10}", label=method)
+        ax.fill_between(x, m - sd, m + sd, color=f"C{i % 10}", alpha=0.2)
+    dense = [r for r in rows if r["method"] == "dense" and r[key] is not None]
+    if dense:
+        base, spread = float(dense[0][key]), float(dense[0][key + "_std"] or 0.0)
+        ax.axhline(base, color="black", ls="--", lw=1, label="dense")
+        ax.axhspan(base - spread, base + spread, color="black", alpha=0.08)
+    if log_scale:
+        ax.set_xscale("log")
+        ax.invert_xaxis()
+        ticks = sorted({1.0 - r["sparsity"] for r in rows if r["method"] != "dense"})
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([f"{1 - t:.4g}" for t in ticks])
+        ax.minorticks_off()
+        ax.set_xlabel("sparsity (log scale of the fraction kept)")
+    else:
+        ax.set_xlabel("sparsity")
+    ax.set_ylabel(f"test {metric}")
+    ax.set_title(title or f"test {metric} vs sparsity (mean and std over seeds)")
     ax.legend()
     _save(fig, path)

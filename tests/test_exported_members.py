@@ -50,6 +50,7 @@ EXPECTED = {
     "nn",
     "prune",
     "runtime",
+    "sweep",
     "__version__",
 }
 
@@ -65,6 +66,12 @@ def test_every_module_all_is_importable():
         "sparsecore.nn",
         "sparsecore.prune",
         "sparsecore.runtime",
+        "sparsecore.sweep",
+        "sparsecore.sweep.grid",
+        "sparsecore.sweep.methods",
+        "sparsecore.sweep.cell",
+        "sparsecore.sweep.store",
+        "sparsecore.sweep.run",
         "sparsecore.data",
         "sparsecore.checkpoint",
         "sparsecore.experiment",
@@ -107,6 +114,7 @@ def test_every_module_all_is_importable():
         "sparsecore.prune.retrain",
         "sparsecore.prune.sensitivity",
         "sparsecore.prune.methods",
+        "sparsecore.prune.policy",
     ]
     for name in modules:
         module = importlib.import_module(name)
@@ -123,6 +131,16 @@ def test_design_api_names():
         "structured_mask",
         "nm_mask",
         "random_mask",
+        # issue 11 and 14: the mask toolkit and the array-level engine
+        "random_structured_mask",
+        "is_pruned_m_by_n",
+        "prune_count",
+        "is_pruned",
+        "remove",
+        "ArrayPruner",
+        "KeepDense",
+        "PruningPolicy",
+        "PruningSummaries",
     ):
         assert callable(getattr(sc.prune, name))
     assert issubclass(sc.runtime.SparseFormatError, ValueError)

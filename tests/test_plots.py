@@ -128,3 +128,25 @@ def test_assert_drawn_refuses_a_blank_canvas(tmp_path):
     Figure(figsize=(6, 4.2)).savefig(blank, dpi=120)
     with pytest.raises(AssertionError, match="pixels are drawn"):
         assert_drawn(blank)
+
+
+@needs_mpl
+def test_plot_sweep_draws_methods_bands_and_dense(tmp_path):
+    from sparsecore.sweep import Grid, summarize
+    from tests.sweep.test_store import record
+
+    grid = Grid(dataset="digits", methods=["magnitude", "random"],
+                sparsities=[0.5, 0.9, 0.99], seeds=[0, 1])  # fmt: skip
+    records = [
+        record(
+            c, 0.9 - c.sparsity * (0.5 if c.method == "random" else 0.1) + 0.01 * c.seed
+        )
+        for c in grid.cells()
+    ]
+    summary = summarize(records)
+    for log_scale in (False, True):
+        path = tmp_path / f"sweep{log_scale}.png"
+        plots.plot_sweep(summary, path, log_scale=log_scale)
+        assert_drawn(path)
+    with pytest.raises(ValueError, match="metric must be one of"):
+        plots.plot_sweep(summary, tmp_path / "x.png", metric="f1")

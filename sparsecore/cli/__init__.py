@@ -1,4 +1,4 @@
-"""The ``sparsecore`` command: ``demo``, ``bench``, ``prune`` and ``inspect``.
+"""The ``sparsecore`` command: demo, bench, prune, inspect and sweep.
 
 Run ``sparsecore --help`` (or ``python -m sparsecore --help``) for the list,
 ``sparsecore <command> --help`` for each command's options and examples.
@@ -15,8 +15,10 @@ import what they need (matplotlib only when ``--plot`` is given).
 Each command is one module, with its ``NAME``, ``HELP``, ``EXAMPLES``,
 ``add_arguments(parser)`` and ``run(args) -> exit code``:
 :mod:`~sparsecore.cli._demo`, :mod:`~sparsecore.cli._bench`,
-:mod:`~sparsecore.cli._prune`, :mod:`~sparsecore.cli._inspect`; what they
-share is in :mod:`~sparsecore.cli._common`.
+:mod:`~sparsecore.cli._prune`, :mod:`~sparsecore.cli._inspect`,
+:mod:`~sparsecore.cli._sweep`; what they share is in
+:mod:`~sparsecore.cli._common`, the progress line in
+:mod:`~sparsecore.cli._progress`.
 """
 
 from __future__ import annotations
@@ -29,12 +31,12 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from sparsecore._version import __version__
-from sparsecore.cli import _bench, _demo, _inspect, _prune
+from sparsecore.cli import _bench, _demo, _inspect, _prune, _sweep
 from sparsecore.cli._common import PROG, CLIError, Parser
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (_demo, _bench, _prune, _inspect)
+_COMMANDS = (_demo, _bench, _prune, _inspect, _sweep)
 
 _EXAMPLES = """\
 examples:
@@ -43,6 +45,8 @@ examples:
   sparsecore bench --batches 1,1024  # where sparse inference beats dense
   sparsecore prune w.npz -o w90.npz --sparsity 0.9
   sparsecore inspect w90.npz
+  sparsecore sweep --dataset mnist1d --methods magnitude,random --sparsities 0.5,0.9 \
+      --seeds 0,1,2 --out study/
 """
 
 

@@ -20,9 +20,9 @@ Examples
 
 from __future__ import annotations
 
-import math
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,7 +36,7 @@ from sparsecore.experiment.result import ExperimentResult, RunResult
 from sparsecore.nn import Adam, Callback, Dense, ReLU, Sequential
 from sparsecore.prune import Pruner, sparsity_report
 
-__all__ = ["build_model", "load_data", "run_experiment"]
+__all__ = ["Progress", "build_model", "epoch_values", "load_data", "run_experiment"]
 
 
 # --------------------------------------------------------------------- stages
@@ -103,29 +103,48 @@ def _clone(model: Sequential, learning_rate: float) -> Sequential:
     return twin
 
 
-class _EpochLog(Callback):
-    """One line per epoch, labelled with the run's name."""
+#: Receives ``(run label, epochs done, epochs in the run, the epoch's logs)``
+#: after every epoch (``sparsecore demo`` draws its progress line from it).
+Progress = Callable[[str, int, int, dict[str, Any]], None]
 
-    def __init__(self, label: str, log: Log) -> None:
+
+def epoch_values(logs: dict[str, Any]) -> str:
+    """An epoch's losses and sparsity as text: ``loss 2.41e-05  val_loss ...``.
+
+    Losses are shown with 4 significant digits: the tutorial's training loss
+    falls to ~1e-5, which fixed decimals would print as 0.000000.
+    """
+    parts = [f"{k} {logs[k]:.4g}" for k in ("loss", "val_loss") if k in logs]
+    if "sparsity" in logs:
+        parts.append(f"sparsity {logs['sparsity']:.4f}")
+    return "  ".join(parts)
+
+
+class _EpochReport(Callback):
+    """After every epoch: a line to `log`, or a call to `progress`."""
+
+    def __init__(self, label: str, log: Log | None, progress: Progress | None) -> None:
         super().__init__()
-        self.label, self.log = label, log
+        self.label, self.log, self.progress = label, log, progress
         self._start = 0.0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.progress is not None:  # epoch 0: the run starts (the clock too)
+            self.progress(self.label, 0, int(self.params.get("epochs", 0)), {})
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = logs or {}
-        total = self.params.get("epochs", "?")
-        width = len(str(total))
-        parts = [f"[{self.label}] epoch {epoch + 1:>{width}}/{total}"]
-        parts.append(f"loss {logs.get('loss', math.nan):.6f}")
-        if "val_loss" in logs:
-            parts.append(f"val_loss {logs['val_loss']:.6f}")
-        if "sparsity" in logs:
-            parts.append(f"sparsity {logs['sparsity']:.4f}")
-        parts.append(f"{time.perf_counter() - self._start:.2f}s")
-        self.log("  ".join(parts))
+        logs = dict(logs or {})
+        total = int(self.params.get("epochs", 0))
+        if self.progress is not None:
+            self.progress(self.label, epoch + 1, total, logs)
+        elif self.log is not None:
+            seconds = time.perf_counter() - self._start
+            width = len(str(total))
+            head = f"[{self.label}] epoch {epoch + 1:>{width}}/{total}"
+            self.log(f"{head}  {epoch_values(logs)}  {seconds:.2f}s")
 
 
 def _train(
@@ -135,6 +154,7 @@ def _train(
     config: ExperimentConfig,
     log: Log | None,
     pruner: Pruner | None,
+    progress: Progress | None = None,
 ) -> RunResult:
     """The train stage: one ``fit`` of `model` (with `pruner` when given).
 
@@ -144,8 +164,9 @@ def _train(
     """
     x_train, x_test, y_train, y_test = data
     callbacks: list[Callback] = [] if pruner is None else [pruner]
-    if log is not None:
-        callbacks.append(_EpochLog(label, log))  # after the pruner: sees "sparsity"
+    if log is not None or progress is not None:
+        # after the pruner: the logs hold its "sparsity"
+        callbacks.append(_EpochReport(label, log, progress))
     start = time.perf_counter()
     history = model.fit(
         x_train,
@@ -173,6 +194,7 @@ def run_experiment(
     config: ExperimentConfig | None = None,
     *,
     log: Log | None = None,
+    progress: Progress | None = None,
     save_dir: str | os.PathLike[str] | None = None,
 ) -> ExperimentResult:
     """Train the tutorial network dense and pruned, then compare them.
@@ -182,8 +204,13 @@ def run_experiment(
     config : ExperimentConfig, optional
         Defaults to the tutorial (``ExperimentConfig()``: 200 epochs).
     log : callable(str), optional
-        Receives progress lines (one per epoch of each run); ``print`` shows
-        them. None is silent.
+        Receives progress lines (what each stage does and, unless `progress`
+        is given, one line per epoch of each run); ``print`` shows them.
+        None is silent.
+    progress : callable, optional
+        Called when each run starts (``epoch=0``, empty logs) and after every
+        epoch with ``(label, epoch, epochs, logs)`` (label ``"dense"`` or
+        ``"pruned"``); replaces the per-epoch lines of `log`.
     save_dir : str or path-like, optional
         Keep the saved models there (``dense.npz``, ``pruned_dense.npz``,
         ``pruned_csr.npz``, ...); by default they go to a temporary folder.
@@ -226,7 +253,7 @@ def run_experiment(
     )
 
     say("dense run")
-    dense_run = _train("dense", dense, data, config, log, None)
+    dense_run = _train("dense", dense, data, config, log, None, progress)
 
     schedule = config.schedule()
     pruner = Pruner(
@@ -237,7 +264,7 @@ def run_experiment(
         f"{config.initial_sparsity:g} -> {config.final_sparsity:g} from step "
         f"{config.begin_step} to {config.end_step}, every {config.frequency} steps"
     )
-    pruned_run = _train("pruned", pruned, data, config, log, pruner)
+    pruned_run = _train("pruned", pruned, data, config, log, pruner, progress)
     report = sparsity_report(pruned)  # while attached: marks the pruned weights
     dense_report = sparsity_report(dense)
     pruner.strip(pruned)

@@ -1,13 +1,17 @@
-"""The prune stage: schedules, mask criteria, the Pruner callback, reports, methods.
+"""The prune stage: schedules, mask criteria, the pruning engine, reports, methods.
 
 Criteria are plain functions on NumPy arrays (no model needed); the
-:class:`Pruner` applies them to a model during ``fit``. The methods of the
-literature build on them: sparsity allocation (:mod:`~sparsecore.prune.allocation`),
-pruning at initialization (:mod:`~sparsecore.prune.init_pruning`: SNIP, GraSP,
-SynFlow), dynamic sparse training (:mod:`~sparsecore.prune.dynamic`: RigL, SET),
-movement pruning (:mod:`~sparsecore.prune.movement`), retraining under fixed
-masks (:mod:`~sparsecore.prune.retrain`: one-shot fine-tuning, lottery
-tickets) and per-layer sensitivity analysis (:mod:`~sparsecore.prune.sensitivity`).
+:class:`ArrayPruner` engine applies them to named arrays of any framework
+during training, and the :class:`Pruner` is that engine as a ``fit``
+callback; :mod:`~sparsecore.prune.policy` chooses which weights are pruned.
+
+The methods of the literature build on them: sparsity allocation
+(:mod:`~sparsecore.prune.allocation`: uniform, global, ERK), pruning at
+initialization (:mod:`~sparsecore.prune.init_pruning`: SNIP, GraSP, SynFlow),
+dynamic sparse training (:mod:`~sparsecore.prune.dynamic`: RigL, SET), movement
+pruning (:mod:`~sparsecore.prune.movement`), retraining under fixed masks
+(:mod:`~sparsecore.prune.retrain`: one-shot fine-tuning, lottery tickets) and
+per-layer sensitivity analysis (:mod:`~sparsecore.prune.sensitivity`).
 """
 
 from sparsecore.prune.allocation import (
@@ -20,10 +24,13 @@ from sparsecore.prune.clone import clone_model
 from sparsecore.prune.criteria import (
     global_magnitude_masks,
     global_random_masks,
+    is_pruned_m_by_n,
     keep_count,
     magnitude_mask,
     nm_mask,
+    prune_count,
     random_mask,
+    random_structured_mask,
     structured_mask,
 )
 from sparsecore.prune.dynamic import SET, DynamicSparsity, RigL
@@ -40,8 +47,20 @@ from sparsecore.prune.init_pruning import (
     synflow_scores,
 )
 from sparsecore.prune.movement import MovementScores, movement_masks
-from sparsecore.prune.pruner import Pruner, strip_pruning
-from sparsecore.prune.report import SparsityReport, SparsityRow, sparsity_report
+from sparsecore.prune.policy import KeepDense, PruningPolicy
+from sparsecore.prune.pruner import (
+    ArrayPruner,
+    Pruner,
+    is_pruned,
+    remove,
+    strip_pruning,
+)
+from sparsecore.prune.report import (
+    PruningSummaries,
+    SparsityReport,
+    SparsityRow,
+    sparsity_report,
+)
 from sparsecore.prune.retrain import (
     LotteryResult,
     PrunedRun,
@@ -61,46 +80,55 @@ from sparsecore.prune.sensitivity import SensitivityResult, sensitivity
 __all__ = [
     "SET",
     "Allocation",
+    "ArrayPruner",
     "ConstantSparsity",
     "DynamicSparsity",
+    "KeepDense",
     "LotteryResult",
     "MovementScores",
+    "PolynomialDecay",
     "PrunedRun",
+    "Pruner",
+    "PruningPolicy",
+    "PruningSchedule",
+    "PruningScheduleWarning",
+    "PruningSummaries",
     "RigL",
     "SensitivityResult",
+    "SparsityReport",
+    "SparsityRow",
     "allocate_masks",
     "clone_model",
     "connected_inputs",
     "erk_densities",
+    "global_magnitude_masks",
+    "global_random_masks",
     "grasp_masks",
     "grasp_scores",
     "hessian_gradient_product",
+    "is_pruned",
+    "is_pruned_m_by_n",
+    "keep_count",
     "layer_collapse",
     "loss_gradients",
     "lottery_ticket",
+    "magnitude_mask",
     "movement_masks",
+    "nm_mask",
     "prune_and_finetune",
+    "prune_count",
+    "random_mask",
+    "random_structured_mask",
+    "remove",
+    "schedule_from_config",
     "sensitivity",
     "snip_masks",
     "snip_scores",
+    "sparsity_report",
+    "strip_pruning",
+    "structured_mask",
     "synflow_masks",
     "synflow_scores",
     "top_k_mask",
     "train_with_masks",
-    "PolynomialDecay",
-    "Pruner",
-    "PruningSchedule",
-    "PruningScheduleWarning",
-    "SparsityReport",
-    "SparsityRow",
-    "global_magnitude_masks",
-    "global_random_masks",
-    "keep_count",
-    "magnitude_mask",
-    "nm_mask",
-    "random_mask",
-    "schedule_from_config",
-    "sparsity_report",
-    "strip_pruning",
-    "structured_mask",
 ]

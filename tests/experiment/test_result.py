@@ -30,13 +30,13 @@ def test_table(tiny_result):
     text = result.table()
     for needle in (
         "final val_loss",
-        f"{result.dense.final_val_loss:.6f}",
-        f"{result.pruned.final_val_loss:.6f}",
+        f"{result.dense.final_val_loss:.4g}",
+        f"{result.pruned.final_val_loss:.4g}",
         "kernel sparsity",
         "0.7500",
         "file, CSR .npz",
-        "inference, batch 1 ",
-        "inference, batch 1024",
+        "inference of the pruned model  dense kernels  SparseModel",
+        "'dense kernels' runs the pruned model's weights as dense matrices",
         "schedule: completed at step 15 of 20",
         "dense_0/kernel *",
     ):
@@ -50,12 +50,18 @@ def test_table_is_the_house_table(tiny_result):
     lines = result.table().splitlines()
     assert lines[0].split() == ["dense", "pruned"]
     assert set(lines[1]) == {"-"}
-    assert len(lines[1]) == max(len(line) for line in lines[:13])
+    first_table = lines[: lines.index("")]
+    assert len(lines[1]) == max(len(line) for line in first_table)
     size = human_bytes(result.file_bytes["pruned_csr"])
     row = next(line for line in lines if line.startswith("file, CSR .npz "))
     assert size in row
     dense_col = lines[0].index("dense") + len("dense")
-    assert lines[2][:dense_col].endswith(f"{result.dense.final_val_loss:.6f}")
+    assert lines[2][:dense_col].endswith(f"{result.dense.final_val_loss:.4g}")
+    # the inference table: one row per timed batch size, speedup = dense / sparse
+    start = next(i for i, line in enumerate(lines) if line.startswith("inference of"))
+    for batch, t in result.inference.items():
+        row = next(x for x in lines[start:] if x.startswith(f"batch {batch} "))
+        assert f"x{t['dense_s'] / t['sparse_s']:.2f} faster" in row
 
 
 def test_save_json_leaves_no_temporary_file(tiny_result, tmp_path):

@@ -1,5 +1,8 @@
 """Mask criteria: exact counts, tie rules, block/N:M/structure invariants, errors."""
 
+import math
+import tracemalloc
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -13,6 +16,7 @@ from sparsecore.prune.criteria import (
     magnitude_mask,
     nm_mask,
     random_mask,
+    random_structured_mask,
     structured_mask,
 )
 
@@ -27,11 +31,16 @@ weights = arrays(
 
 
 def reference_mask(scores, k, eligible=None):
-    """Naive oracle: stable sort of -score (ineligible last), keep the first k."""
-    key = np.asarray(scores, dtype=np.float64).ravel().copy()
+    """Naive oracle: eligible first, each group by descending score, then index.
+
+    (Before issue 11 the ineligible entries were re-admitted by index; they are
+    now ranked by score too.)
+    """
+    key = np.asarray(scores, dtype=np.float64).ravel()
+    group = np.zeros(key.size, dtype=int)
     if eligible is not None:
-        key[~np.asarray(eligible).ravel()] = -1.0
-    order = np.argsort(-key, kind="stable")
+        group = (~np.asarray(eligible).ravel()).astype(int)
+    order = np.lexsort((np.arange(key.size), -key, group))
     out = np.zeros(key.size, dtype=bool)
     out[order[:k]] = True
     return out.reshape(np.shape(scores))
@@ -291,8 +300,12 @@ def test_structured_kernel_columns_and_norms():
     prev = np.array([[True, False, True]] * 2)
     nested = structured_mask(w, 0.6, axis=1, prev_mask=prev)
     assert nested[0].tolist() == [True, False, False]
-    with pytest.raises(ValueError, match=r"norm must be one of \[1, 2\]"):
-        structured_mask(w, 0.5, norm=3)
+    # Any Ln norm (issue 11; the only orders were 1 and 2 before): L3 here.
+    l3 = (np.abs(w) ** 3).sum(axis=0) ** (1 / 3)  # 3, 2.52, 2.50
+    assert np.argmax(l3) == 0
+    assert structured_mask(w, 0.6, axis=1, norm=3)[0].tolist() == [True, False, False]
+    with pytest.raises(ValueError, match=r"norm must be a float in \(0, inf\]"):
+        structured_mask(w, 0.5, norm=0)
     with pytest.raises(TypeError, match="axis must be an int"):
         structured_mask(w, 0.5, axis=1.0)
 
@@ -329,8 +342,9 @@ def test_nm_two_four_along_input_dimension():
 
 def test_nm_errors():
     w = np.ones((6, 4))
-    with pytest.raises(ValueError, match=r"group must divide w.shape\[0\] = 6; got"):
-        nm_mask(w, 2, 4)
+    # A group that does not divide the axis pads the last group (tfmot; this
+    # raised before issue 11): rows 4-5 form a group of 2 and keep both.
+    assert nm_mask(w, 2, 4)[:, 0].tolist() == [True, True, False, False, True, True]
     with pytest.raises(ValueError, match=r"n_zeros must be an int in \[0, group\)"):
         nm_mask(w, 4, 4, axis=1)
     with pytest.raises(ValueError, match=r"group must be an int in \[1, inf\)"):
@@ -403,10 +417,9 @@ def test_non_finite_weights_rejected(criterion, bad):
 
 
 def test_weight_array_errors():
-    with pytest.raises(
-        ValueError, match=r"w must have at least one element; got shape"
-    ):
-        magnitude_mask(np.ones((0, 3)), 0.5)
+    # An empty tensor gives an empty mask, as torch (it raised before issue 11).
+    empty = magnitude_mask(np.ones((0, 3)), 0.5)
+    assert empty.shape == (0, 3) and empty.dtype == np.bool_
     with pytest.raises(TypeError, match="w must be a real numeric array"):
         magnitude_mask(np.ones(3, dtype=complex), 0.5)
     with pytest.raises(TypeError, match="w must be a real numeric array"):
@@ -417,3 +430,325 @@ def test_weight_array_errors():
         magnitude_mask(np.ones(3), 0.5, prev_mask=np.ones(4, dtype=bool))
     with pytest.raises(TypeError, match="prev_mask must be a bool array"):
         magnitude_mask(np.ones(3), 0.5, prev_mask=np.ones(3))
+
+
+# ----------------------------------------------------------------------- issue 11
+def f32_keep(n, s):
+    """tfmot's k in float32, through torch's float32 arithmetic (an independent
+    implementation of IEEE single precision) when torch is there, else NumPy's."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a test partner only
+        k = np.rint(np.float32(n) * (np.float32(1) - np.float32(s)))
+        return np.maximum(1, k.astype(np.int64))
+    n_t = torch.as_tensor(np.asarray(n), dtype=torch.float32)
+    s_t = torch.as_tensor(np.asarray(s), dtype=torch.float32)
+    return torch.round(n_t * (1 - s_t)).long().clamp(min=1).numpy()  # half to even
+
+
+def test_keep_count_is_tfmot_float32_rule_on_the_whole_grid():
+    n = np.arange(1, 5001)[:, None]
+    s = np.round(np.arange(1000) * 0.001, 3)[None, :]
+    tfmot = f32_keep(n, s)
+    float64 = np.maximum(1, np.rint(n * (1 - s)).astype(np.int64))
+    differ = np.argwhere(tfmot != float64)
+    # The issue's count: float64 arithmetic is off by one for ~5,000 pairs.
+    assert 4000 < len(differ) < 6000
+    rng = np.random.default_rng(0)
+    sample = np.argwhere(tfmot == float64)[
+        rng.choice(n.size * s.size - len(differ), 20_000)
+    ]
+    for i, j in np.concatenate([differ, sample]):
+        assert keep_count(int(n[i, 0]), float(s[0, j])) == tfmot[i, j]
+
+
+@pytest.mark.parametrize(
+    ("n", "s", "k"),
+    [(15, 0.9, 2), (25, 0.9, 3), (45, 0.3, 32), (15, 0.7, 4), (150, 0.99, 1)],
+)
+def test_keep_count_issue_examples(n, s, k):
+    assert keep_count(n, s) == k == f32_keep(n, s)
+    w = np.random.default_rng(n).permutation(n) + 1.0  # distinct: no ties
+    assert np.count_nonzero(magnitude_mask(w, s)) == k
+
+
+def test_prune_count_is_torch_rule():
+    from sparsecore.prune.criteria import prune_count
+
+    assert prune_count(15, 0) == 0 and prune_count(15, 10) == 10
+    assert prune_count(15, 1) == 1 and prune_count(15, 1.0) == 15  # int vs float
+    assert prune_count(17, 0.4) == 7 and prune_count(5, 0.5) == 2  # round half even
+    assert prune_count(0, 0.3) == 0 and prune_count(0, 0) == 0
+    with pytest.raises(ValueError, match=r"amount must be an int in \[0, 19\]"):
+        prune_count(19, 20)
+    with pytest.raises(ValueError, match=r"amount must be an int in \[0, inf\) or a"):
+        prune_count(5, 1.1)
+    with pytest.raises(TypeError, match="amount must be an int"):
+        prune_count(5, True)
+
+
+def test_amount_in_every_criterion():
+    w = np.array([[1.0, -7.0, 3.0], [4.0, 0.5, -6.0]])
+    assert magnitude_mask(w, amount=2).tolist() == [
+        [False, True, True],
+        [True, False, True],
+    ]
+    assert np.count_nonzero(magnitude_mask(w, amount=0.5)) == 3  # round(3.0)
+    assert not magnitude_mask(w, amount=1.0).any()  # torch can prune everything
+    assert magnitude_mask(w, amount=0).all()
+    cols = structured_mask(w, amount=1, axis=1)  # L1 5, 7.5, 9
+    assert cols[0].tolist() == [False, True, True]
+    rng = np.random.default_rng(0)
+    assert np.count_nonzero(random_mask(w, rng=rng, amount=4)) == 2
+    masks = global_magnitude_masks({"a": w, "b": np.array([10.0, 0.1])}, amount=3)
+    assert masks["b"].tolist() == [True, False] and np.count_nonzero(masks["a"]) == 4
+    with pytest.raises(TypeError, match="not both"):
+        magnitude_mask(w, 0.5, amount=1)
+    with pytest.raises(ValueError, match=r"amount must be an int in \[0, 6\]"):
+        magnitude_mask(w, amount=7)
+
+
+@given(weights, sparsities, st.integers(0, 2**32))
+def test_scores_are_ranked_instead_of_weights(w, s, seed):
+    scores = np.random.default_rng(seed).standard_normal(w.shape)
+    k = keep_count(w.size, s)
+    assert np.array_equal(
+        magnitude_mask(w, s, scores=scores), reference_mask(np.abs(scores), k)
+    )
+    assert np.array_equal(magnitude_mask(w, s, scores=w), magnitude_mask(w, s))
+    if w.ndim >= 2:
+        a = np.moveaxis(scores, 1, 0).reshape(w.shape[1], -1)
+        kk = keep_count(w.shape[1], s)
+        got = structured_mask(w, s, axis=1, scores=scores)
+        kept = np.moveaxis(got, 1, 0).reshape(w.shape[1], -1).all(axis=1)
+        assert np.array_equal(kept, reference_mask(np.abs(a).sum(1), kk))
+
+
+def old_zeros_stay_zero(new, prev):
+    return not np.any(new & ~prev)
+
+
+@given(weights, sparsities, st.data())
+def test_nested_masks_old_zeros_stay_zero_and_exactly_k(w, s, data):
+    """The nested-mask semantics (torch's PruningContainer), every criterion."""
+    prev = data.draw(arrays(np.bool_, w.shape))
+    r = int(np.count_nonzero(prev))
+    rng = np.random.default_rng(0)
+    # of what remains: always nested, exactly keep_count(r, s) (0 if r == 0)
+    k = keep_count(r, s) if r else 0
+    for mask in (
+        magnitude_mask(w, s, prev_mask=prev, of_remaining=True),
+        random_mask(w, s, rng, prev_mask=prev, of_remaining=True),
+        global_magnitude_masks({"a": w}, s, prev_masks={"a": prev}, of_remaining=True)[
+            "a"
+        ],
+    ):
+        assert old_zeros_stay_zero(mask, prev)
+        assert np.count_nonzero(mask) == k
+    # of the whole tensor: exactly keep_count(n, s); nested whenever k <= r
+    k = keep_count(w.size, s)
+    for mask in (
+        magnitude_mask(w, s, prev_mask=prev),
+        random_mask(w, s, rng, prev_mask=prev),
+    ):
+        assert np.count_nonzero(mask) == k
+        if k <= r:
+            assert old_zeros_stay_zero(mask, prev)
+        else:  # all that remain, plus the pruned re-admitted
+            assert not np.any(prev & ~mask)
+    amount = data.draw(st.integers(0, r))
+    mask = magnitude_mask(w, amount=amount, prev_mask=prev, of_remaining=True)
+    assert old_zeros_stay_zero(mask, prev) and np.count_nonzero(mask) == r - amount
+    if w.ndim >= 2:
+        for axis in (0, -1):
+            for mask in (
+                structured_mask(w, s, axis=axis, prev_mask=prev, of_remaining=True),
+                random_structured_mask(
+                    w, s, rng, axis=axis, prev_mask=prev, of_remaining=True
+                ),
+            ):
+                assert old_zeros_stay_zero(mask, prev)
+        m = nm_mask(w, 1, 2, axis=0, prev_mask=prev)
+        assert old_zeros_stay_zero(m, prev)
+
+
+def test_prev_mask_ranks_by_score_not_position():
+    # Issue 11: 3 must be kept, only 5 remains eligible: re-admit 3 and 4
+    # (largest |w| among the pruned), not 1 and 2 (lowest indices).
+    w = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    prev = np.array([False, False, False, False, True])
+    assert magnitude_mask(w, 0.4, prev_mask=prev).tolist() == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
+    # torch's test_pruning_container_compute_mask: structured after unstructured
+    t = np.array([[1.0, 2, 3, 4], [5, 6, 7, 8]])
+    default = np.array([[1, 1, 1, 0], [1, 1, 0, 1]], dtype=bool)
+    got = structured_mask(
+        t, amount=1, axis=0, norm=2, prev_mask=default, of_remaining=True
+    )
+    assert got.astype(int).tolist() == [[0, 0, 0, 0], [1, 1, 0, 1]]
+    # A kept channel keeps its zeros: structured_mask never keeps what prev pruned
+    # while channels remain (this kept pruned weights before).
+    for s in (0.0, 0.5):
+        assert old_zeros_stay_zero(
+            structured_mask(t, s, axis=1, prev_mask=default), default
+        )
+    # random re-admits at random, not the lowest indices
+    firsts = {
+        tuple(np.flatnonzero(random_mask(np.ones(10), 0.8, np.random.default_rng(i),
+                                         prev_mask=np.zeros(10, bool))))
+        for i in range(20)
+    }  # fmt: skip
+    assert len(firsts) > 5
+
+
+def test_block_prev_mask_keeps_old_zeros_inside_kept_blocks():
+    w = np.arange(1.0, 17.0).reshape(4, 4)
+    prev = np.ones((4, 4), dtype=bool)
+    prev[3, 3] = False  # one zero inside the strongest 2x2 block
+    prev[:2, :2] = False  # the weakest block entirely pruned
+    m = magnitude_mask(w, 0.5, block_size=(2, 2), prev_mask=prev)
+    assert not m[3, 3] and m[2:, 2:].sum() == 3  # kept block, old zero kept
+    assert old_zeros_stay_zero(m, prev)
+    regrow = magnitude_mask(w, 0.0, block_size=(2, 2), prev_mask=prev)  # keep all 4
+    assert regrow[:2, :2].all() and not regrow[3, 3]  # re-admitted whole
+
+
+@pytest.mark.parametrize("p", [0.5, 1, 2, 3, math.inf])
+def test_structured_any_ln_norm_matches_naive(p):
+    rng = np.random.default_rng(int(p * 10) if math.isfinite(p) else 99)
+    w = rng.standard_normal((7, 9, 3))
+    for axis in (0, 1, 2):
+        a = np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)
+        norms = (
+            np.abs(a).max(1) if math.isinf(p) else (np.abs(a) ** p).sum(1) ** (1 / p)
+        )
+        kept = np.moveaxis(structured_mask(w, 0.5, axis=axis, norm=p), axis, 0)
+        kept = kept.reshape(w.shape[axis], -1).all(1)
+        assert np.array_equal(
+            kept, reference_mask(norms, keep_count(w.shape[axis], 0.5))
+        )
+    big = np.array([[1e200, 3e200], [2e200, 1e200]])  # squares overflow float64
+    assert structured_mask(big, 0.5, axis=1, norm=2)[0].tolist() == [False, True]
+    assert structured_mask(big, 0.5, axis=1, norm=7)[0].tolist() == [False, True]
+    for bad, error in ((0, ValueError), (-1.0, ValueError), (math.nan, ValueError),
+                       ("fro", TypeError), (True, TypeError)):  # fmt: skip
+        with pytest.raises(error, match="norm must be a float in"):
+            structured_mask(w, 0.5, norm=bad)
+
+
+@given(weights, sparsities, st.integers(0, 2**32))
+def test_random_structured_removes_whole_slices_exactly(w, s, seed):
+    if w.ndim < 2:
+        return
+    m = random_structured_mask(w, s, np.random.default_rng(seed), axis=1)
+    cols = np.moveaxis(m, 1, 0).reshape(w.shape[1], -1)
+    assert np.all(cols.all(1) | ~cols.any(1))
+    assert np.count_nonzero(cols.all(1)) == keep_count(w.shape[1], s)
+    again = random_structured_mask(w, s, np.random.default_rng(seed), axis=1)
+    assert np.array_equal(m, again)
+    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+        random_structured_mask(w, s, axis=1)
+
+
+@given(
+    st.integers(1, 5),
+    st.integers(1, 6),
+    st.integers(1, 13),
+    st.integers(1, 4),
+    st.data(),
+)
+def test_nm_pads_the_last_group(rows, group, d, other, data):
+    n_zeros = data.draw(st.integers(0, group - 1))
+    w = data.draw(arrays(np.float64, (d, other), elements=tied | st.floats(-5, 5)))
+    mask = nm_mask(w, n_zeros, group)
+    # Oracle: tfmot's generate_m_by_n_mask, literally: pad with zeros, top-k
+    # per group (stable: lower index first), slice the padding off.
+    pad = -(-d // group) * group - d
+    a = np.pad(np.abs(w).T, [(0, 0), (0, pad)])
+    blocks = a.reshape(-1, group)
+    ref = np.zeros(blocks.shape, dtype=bool)
+    order = np.argsort(-blocks, axis=1, kind="stable")[:, : group - n_zeros]
+    np.put_along_axis(ref, order, True, axis=1)
+    ref = ref.reshape(a.shape)[:, :d].T
+    assert np.array_equal(mask, ref)
+    assert sc_is_pruned_m_by_n(w * mask, (n_zeros, group))
+
+
+def sc_is_pruned_m_by_n(w, m_by_n):
+    from sparsecore.prune.criteria import is_pruned_m_by_n
+
+    return is_pruned_m_by_n(w, m_by_n)
+
+
+def test_nm_rank_one_and_three():
+    # tfmot refuses these ranks; sparsecore groups along `axis` (documented).
+    v = np.array([4.0, 1.0, 3.0, 2.0, 9.0])
+    assert nm_mask(v, 2, 4).tolist() == [True, False, True, False, True]
+    t = np.random.default_rng(0).standard_normal((4, 4, 4))
+    for axis in range(3):
+        m = nm_mask(t, 2, 4, axis=axis)
+        assert np.all(m.sum(axis=axis) == 2)
+
+
+def test_huge_block_and_group_allocate_nothing_of_their_size():
+    w = np.random.default_rng(1).standard_normal((10, 10))
+    tracemalloc.start()
+    try:
+        m = magnitude_mask(w, 0.5, block_size=(2**40, 1))
+        n = nm_mask(w, 2, 2**40)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000
+    assert np.array_equal(m, magnitude_mask(w, 0.5, block_size=(10, 1)))
+    # One partial group of 10 that may keep 2**40 - 2: all of it, as group 12.
+    assert n.all() and np.array_equal(n, nm_mask(w, 2, 12))
+
+
+EMPTY_CRITERIA = [
+    lambda w: magnitude_mask(w, 0.5),
+    lambda w: magnitude_mask(w, amount=0.3),
+    lambda w: structured_mask(w, 0.5, axis=0),
+    lambda w: random_mask(w, 0.5, np.random.default_rng(0)),
+    lambda w: random_structured_mask(w, 0.5, np.random.default_rng(0), axis=0),
+    lambda w: nm_mask(w, 2, 4),
+    lambda w: global_magnitude_masks({"a": w}, 0.5)["a"],
+]
+
+
+@pytest.mark.parametrize("criterion", EMPTY_CRITERIA)
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (3, 0)])
+def test_empty_tensors_give_empty_masks(criterion, shape):
+    mask = criterion(np.ones(shape))
+    assert mask.shape == shape and mask.dtype == np.bool_
+    with pytest.raises(ValueError, match=r"amount must be an int in \[0, 0\]"):
+        magnitude_mask(np.ones(shape), amount=1)  # as torch: 1 of 0 is too many
+
+
+def test_is_pruned_m_by_n_axis_and_errors():
+    from sparsecore.prune.criteria import is_pruned_m_by_n
+
+    w = np.array([[1.0, 0.0, 0.0, 2.0, 3.0]])
+    assert is_pruned_m_by_n(w, (2, 4), axis=1) is True  # tail (3,): 1 <= 2
+    assert is_pruned_m_by_n(w, (2, 4), "C_IN") is True
+    assert is_pruned_m_by_n(w, (3, 4), "C_IN") is False  # 2 non-zeros > 1
+    assert is_pruned_m_by_n(w.T, (2, 4)) is True  # C_OUT: the same along axis 0
+    assert is_pruned_m_by_n(np.array([[1.0, 2.0, 0.0, 3.0]]), (2, 4), axis=1) is False
+    assert is_pruned_m_by_n(np.zeros((3, 0)), (2, 4)) is True
+    assert is_pruned_m_by_n(np.zeros((8, 2)), (4, 4)) is True  # m == n allowed
+    with pytest.raises(ValueError, match="0 <= m <= n"):
+        is_pruned_m_by_n(w, (5, 4))
+    with pytest.raises(ValueError, match="needs a rank-2 or rank-4 weight"):
+        is_pruned_m_by_n(np.ones((4, 4, 4)))
+    with pytest.raises(ValueError, match="last_channel must be one of"):
+        is_pruned_m_by_n(w, (2, 4), "C_MID")
+
+
+@given(st.integers(1, 10**7), st.floats(0.0, 1.0, exclude_max=True))
+def test_keep_count_property_float32_rule(n, s):
+    assert keep_count(n, s) == min(n, int(f32_keep(n, s)))
