@@ -161,3 +161,4 @@ def test_design_api_names():
     assert issubclass(sc.prune.RigL, sc.Callback)
     assert issubclass(sc.prune.SET, sc.Callback)
     assert issubclass(sc.prune.MovementScores, sc.Callback)
+    assert issubclass(sc.prune.MovementPruner, sc.Callback)

@@ -46,7 +46,7 @@ from sparsecore.prune.init_pruning import (
     synflow_masks,
     synflow_scores,
 )
-from sparsecore.prune.movement import MovementScores, movement_masks
+from sparsecore.prune.movement import MovementPruner, MovementScores, movement_masks
 from sparsecore.prune.policy import KeepDense, PruningPolicy
 from sparsecore.prune.pruner import (
     ArrayPruner,
@@ -85,6 +85,7 @@ __all__ = [
     "DynamicSparsity",
     "KeepDense",
     "LotteryResult",
+    "MovementPruner",
     "MovementScores",
     "PolynomialDecay",
     "PrunedRun",

@@ -12,8 +12,9 @@ layers. Three rules, as in the literature:
   proportional to ``sum(shape) / prod(shape)``, i.e. ``(n_in + n_out) /
   (n_in n_out)`` for a Dense kernel, so small layers stay denser.
 
-:class:`Allocation` adds the usual options of keeping the first and/or last
-layer dense; such layers are left out of the budget (as RigL's
+:class:`Allocation` takes a pruning policy to keep layers dense (the usual
+option: :class:`~sparsecore.prune.KeepDense` keeps the first and/or last
+layer); such layers are left out of the budget (as RigL's
 ``custom_sparsity_map``), so the other layers still reach the target sparsity.
 :func:`allocate_masks` turns scores into masks under any of these rules and is
 what every method of :mod:`sparsecore.prune` calls.
@@ -37,12 +38,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from sparsecore._checks import (
     validate_array,
-    validate_bool,
     validate_choice,
     validate_int,
     validate_sparsity,
+    validate_type,
 )
 from sparsecore.prune.criteria import keep_count
+from sparsecore.prune.policy import PruningPolicy, layer_of
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -189,28 +191,31 @@ class Allocation:
     ----------
     distribution : {'uniform', 'global', 'erk'}, default='uniform'
         ``'layer'`` is accepted for ``'uniform'``. See the module docstring.
-    keep_first : bool, default=False
-        Keep the first weight array (the first Dense kernel) dense.
-    keep_last : bool, default=False
-        Keep the last weight array (the output kernel) dense.
+    policy : PruningPolicy, optional
+        Layers it does not allow to prune stay dense, e.g.
+        ``KeepDense(first=True, last=False)`` keeps the first layer dense (the
+        same policies as :class:`~sparsecore.prune.Pruner`'s ``policy=``).
 
     Notes
     -----
-    "First" and "last" follow the order of the score dict, i.e. the order of
-    ``model.weights()``. Arrays kept dense are left out of the budget: the
-    others are pruned to the target sparsity among themselves, so the model's
-    overall sparsity is lower than the target.
+    Layers are numbered in the order of the score dict (the order of
+    ``model.weights()``), a layer being a name without its last part
+    (``"dense_0/kernel"`` is layer ``"dense_0"``), as
+    :func:`sparsecore.prune.policy.select_weights` numbers them. Arrays kept
+    dense are left out of the budget: the others are pruned to the target
+    sparsity among themselves, so the model's overall sparsity is lower than
+    the target.
 
     Examples
     --------
-    >>> a = Allocation("erk", keep_first=True)
-    >>> a.keep_counts({"d0": (40, 500), "d1": (500, 500), "d2": (500, 10)}, 0.9)
-    {'d0': 20000, 'd1': 20500, 'd2': 5000}
+    >>> from sparsecore.prune import KeepDense
+    >>> a = Allocation("erk", KeepDense(first=True, last=False))
+    >>> a.keep_counts({"d0/k": (40, 500), "d1/k": (500, 500), "d2/k": (500, 10)}, 0.9)
+    {'d0/k': 20000, 'd1/k': 20500, 'd2/k': 5000}
     """
 
     distribution: str = "uniform"
-    keep_first: bool = False
-    keep_last: bool = False
+    policy: PruningPolicy | None = None
 
     def __post_init__(self) -> None:
         d = self.distribution
@@ -218,17 +223,20 @@ class Allocation:
             d = _ALIASES.get(d.lower(), d.lower())
         validate_choice("distribution", d, DISTRIBUTIONS + tuple(_ALIASES))
         object.__setattr__(self, "distribution", d)
-        validate_bool("keep_first", self.keep_first)
-        validate_bool("keep_last", self.keep_last)
+        if self.policy is not None:
+            validate_type("policy", self.policy, PruningPolicy, "a PruningPolicy")
 
     def dense_names(self, names: list[str]) -> set[str]:
-        """The names of `names` kept dense (first and/or last)."""
-        out = set()
-        if names and self.keep_first:
-            out.add(names[0])
-        if names and self.keep_last:
-            out.add(names[-1])
-        return out
+        """The names of `names` that the policy keeps dense."""
+        if self.policy is None:
+            return set()
+        layers = list(dict.fromkeys(layer_of(n) for n in names))
+        index = {layer: i for i, layer in enumerate(layers)}
+        return {
+            n
+            for n in names
+            if not self.policy.allow_pruning(n, index[layer_of(n)], len(layers))
+        }
 
     def keep_counts(
         self, shapes: Mapping[str, tuple[int, ...]], sparsity: float

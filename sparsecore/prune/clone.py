@@ -8,7 +8,7 @@ metrics and a *fresh* optimizer of the same class and settings
 (``type(opt).from_config(opt.get_config())``: no slots, ``iterations = 0``).
 The user's model, its weights and its optimizer state are never modified.
 
-Two more helpers every method shares: :func:`select_weights` (which weights
+Two more helpers every method shares: :func:`weight_names` (which weights
 are pruned: every kernel by default, never a bias, as
 :class:`~sparsecore.prune.Pruner`) and :func:`prepare_data` (the checked
 ``x, y`` a model's loss takes).
@@ -23,8 +23,9 @@ import numpy as np
 
 from sparsecore._checks import validate_array, validate_type
 from sparsecore.nn.model import Sequential
+from sparsecore.prune.policy import select_weights, validate_names
 
-__all__ = ["clone_model", "prepare_data", "select_weights"]
+__all__ = ["clone_model", "prepare_data", "weight_names"]
 
 
 def clone_model(
@@ -125,34 +126,30 @@ def prepare_data(
     return x, y
 
 
-def select_weights(model: Sequential, weights: Sequence[str] | None) -> list[str]:
+def weight_names(model: Sequential, weights: Sequence[str] | None = None) -> list[str]:
     """Names of the weights a method prunes: `weights`, or every kernel.
+
+    The rule of :class:`~sparsecore.prune.Pruner`, through
+    :func:`sparsecore.prune.policy.select_weights`: by default every
+    ``"<layer>/kernel"`` of ``model.weights()``, never a bias.
 
     Raises
     ------
+    TypeError
+        If `weights` is not None or a list of str.
     ValueError
         If a name is not in ``model.weights()``, names a bias, or the model
         has no ``"<layer>/kernel"``.
     """
     live = model.weights()
-    if weights is None:
-        names = [n for n in live if n.endswith("/kernel")]
-        if not names:
-            raise ValueError(
-                f"the model has no weight named '<layer>/kernel'; pass weights=[...] "
-                f"from {sorted(live)}"
-            )
-        return names
-    if isinstance(weights, str):
-        weights = [weights]
-    names = list(weights)
+    names = select_weights(
+        live,
+        names=validate_names("weights", weights),
+        default=lambda name, _: name.endswith("/kernel"),
+    )
     if not names:
-        raise ValueError("weights must name at least one weight; got []")
-    for n in names:
-        if n not in live:
-            raise ValueError(
-                f"weights must name weights of the model {sorted(live)}; got {n!r}"
-            )
-        if n.rsplit("/", 1)[-1] == "bias":
-            raise ValueError(f"biases are never pruned; got weights entry {n!r}")
+        raise ValueError(
+            f"the model has no weight named '<layer>/kernel' to prune; pass "
+            f"weights=[...] from {sorted(live)}"
+        )
     return names

@@ -47,7 +47,7 @@ from sparsecore._checks import (
 )
 from sparsecore.nn.callbacks import Callback
 from sparsecore.prune.allocation import Allocation, as_allocation, top_k_mask
-from sparsecore.prune.clone import select_weights
+from sparsecore.prune.clone import weight_names
 from sparsecore.prune.pruner import MaskSet
 
 __all__ = ["ANNEALING", "SET", "DynamicSparsity", "RigL"]
@@ -76,8 +76,8 @@ class DynamicSparsity(Callback):
         Last step that may update the masks (``T_end``). Default: 75 % of
         the steps of the first ``fit`` the callback sees, as in the RigL paper.
     distribution : {'uniform', 'erk'} or Allocation, default='uniform'
-        How the active connections are shared among layers (``keep_first`` /
-        ``keep_last`` of an :class:`Allocation` keep a layer dense).
+        How the active connections are shared among layers (an
+        :class:`Allocation` with ``policy=KeepDense(...)`` keeps layers dense).
     drop_fraction_anneal : {'cosine', 'constant'}
         ``'cosine'``: ``f(t) = alpha / 2 (1 + cos(pi t / T_end))``.
     weights : list of str, optional
@@ -181,7 +181,7 @@ class DynamicSparsity(Callback):
 
     # ------------------------------------------------------------------ start
     def _initial_masks(self, live: dict[str, NDArray[Any]]) -> dict[str, Mask]:
-        names = select_weights(self.model, self.weights)
+        names = weight_names(self.model, self.weights)
         shapes = {n: live[n].shape for n in names}
         counts = self.allocation.keep_counts(shapes, self.target_sparsity)
         rng = np.random.default_rng((self.seed, 0))

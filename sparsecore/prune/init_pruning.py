@@ -37,7 +37,7 @@ from sparsecore._checks import (
 )
 from sparsecore.nn.model import Sequential
 from sparsecore.prune.allocation import Allocation, allocate_masks, as_allocation
-from sparsecore.prune.clone import clone_model, prepare_data, select_weights
+from sparsecore.prune.clone import clone_model, prepare_data, weight_names
 
 __all__ = [
     "connected_inputs",
@@ -117,7 +117,7 @@ def loss_gradients(
         ``dL/dtheta`` for each name, the shape of the weight.
     """
     net = _work_copy(model)
-    names = select_weights(net, weights)
+    names = weight_names(net, weights)
     temperature = validate_float("temperature", temperature, 0.0, low_open=True)
     xp, yp = prepare_data(model, x, y, "float64")
     return _gradients(net, model.loss, xp, yp, names, temperature)[1]
@@ -167,7 +167,7 @@ def snip_scores(
     namhoonlee/snip-public.
     """
     net = _work_copy(model)
-    names = select_weights(net, weights)
+    names = weight_names(net, weights)
     xp, yp = prepare_data(model, x, y, "float64")
     _, grads = _gradients(net, model.loss, xp, yp, names, 1.0)
     live = net.weights()
@@ -263,7 +263,7 @@ def hessian_gradient_product(
     step this small). Cost: three gradient evaluations.
     """
     net = _work_copy(model)
-    names = select_weights(net, weights)
+    names = weight_names(net, weights)
     temperature = validate_float("temperature", temperature, 0.0, low_open=True)
     eps = validate_float("eps", eps, 0.0, 1.0, low_open=True)
     xp, yp = prepare_data(model, x, y, "float64")
@@ -447,7 +447,7 @@ def synflow_scores(
     net = clone_model(model, dtype="float64", compile=False)
     if weights is None and masks is not None:
         weights = list(masks)
-    names = select_weights(net, weights)
+    names = weight_names(net, weights)
     live = net.weights()
     for a in live.values():
         np.abs(a, out=a)
@@ -506,7 +506,7 @@ def synflow_masks(
     alloc = as_allocation(scope)
     validate_type("model", model, Sequential, "a Sequential")
     net = clone_model(model, dtype="float64", compile=False)
-    names = select_weights(net, weights)
+    names = weight_names(net, weights)
     live = net.weights()
     for a in live.values():
         np.abs(a, out=a)

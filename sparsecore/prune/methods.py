@@ -12,6 +12,7 @@ works (:mod:`sparsecore.sweep` passes its ``Data`` and ``Cell``).
 name        what runs                                                    epochs
 ==========  ===========================================================  =========
 oneshot     dense for E - F, magnitude-prune once, fine-tune F           E
+movement    dense for E - F, fine-tune F with movement pruning           E
 lottery     dense, then R rounds of prune + rewind to init + retrain     (R+1) E
 static      a random mask at init, kept fixed                            E
 snip        SNIP mask at init (on a batch), kept fixed                   E
@@ -41,19 +42,22 @@ import numpy as np
 
 from sparsecore.nn.model import Sequential
 from sparsecore.prune.allocation import allocate_masks
-from sparsecore.prune.clone import select_weights
+from sparsecore.prune.clone import weight_names
 from sparsecore.prune.dynamic import SET, RigL
 from sparsecore.prune.init_pruning import grasp_masks, snip_masks, synflow_masks
+from sparsecore.prune.movement import MovementPruner
 from sparsecore.prune.retrain import (
     lottery_ticket,
     prune_and_finetune,
     train_with_masks,
 )
+from sparsecore.prune.schedules import PolynomialDecay
 
 __all__ = [
     "METHODS",
     "run_grasp",
     "run_lottery",
+    "run_movement",
     "run_oneshot",
     "run_rigl",
     "run_set",
@@ -99,6 +103,31 @@ def run_oneshot(model: Sequential, data: Any, cell: Any) -> Sequential:
         seed=cell.seed,
     )
     return run.model
+
+
+def run_movement(model: Sequential, data: Any, cell: Any) -> Sequential:
+    """Dense training, then fine-tuning with movement pruning (cubic schedule)."""
+    opts = _options(cell)
+    fine = min(int(opts.get("fine_tune_epochs", max(1, cell.epochs // 4))), cell.epochs)
+    if cell.epochs - fine > 0:
+        _fit_dense(model, data, cell, cell.epochs - fine)
+    steps = fine * -(-data.x_train.shape[0] // cell.batch_size)
+    # Sanh et al.: sparsity rises with a cubic schedule over the first part of
+    # fine-tuning, then stays; here from the first step to 2/3 of it.
+    frequency = max(1, steps // 30)
+    end = 1 + max(1, (2 * steps // 3) // frequency) * frequency
+    schedule = PolynomialDecay(0.0, cell.sparsity, 1, end, frequency=frequency)
+    pruner = MovementPruner(schedule, scope=opts.get("scope", "layer"))
+    model.fit(
+        data.x_train,
+        data.y_train,
+        epochs=fine,
+        batch_size=cell.batch_size,
+        callbacks=[pruner],
+        verbose=0,
+        seed=cell.seed,
+    )
+    return model
 
 
 def run_lottery(model: Sequential, data: Any, cell: Any) -> Sequential:
@@ -149,7 +178,7 @@ def run_static(model: Sequential, data: Any, cell: Any) -> Sequential:
     opts = _options(cell)
     live = model.weights()
     rng = np.random.default_rng((cell.seed, 3))
-    scores = {n: rng.random(live[n].shape) for n in select_weights(model, None)}
+    scores = {n: rng.random(live[n].shape) for n in weight_names(model, None)}
     masks = allocate_masks(scores, cell.sparsity, opts.get("scope", "layer"))
     return _fixed(model, data, cell, masks)
 
@@ -211,6 +240,7 @@ run_set = _dynamic(SET)
 #: Method name -> ``run(model, data, cell) -> trained model``.
 METHODS: dict[str, Run] = {
     "oneshot": run_oneshot,
+    "movement": run_movement,
     "lottery": run_lottery,
     "static": run_static,
     "snip": run_snip,

@@ -11,7 +11,10 @@ Pruning keeps the highest ``S`` ("hard" movement pruning, with a cubic
 sparsity schedule during fine-tuning in the paper).
 
 :class:`MovementScores` is the callback that accumulates ``S`` during
-``fit``; :func:`movement_masks` turns scores into masks with any allocation.
+``fit``; :func:`movement_masks` turns scores into masks with any allocation;
+:class:`MovementPruner` prunes during fine-tuning on a schedule by them (on
+the :class:`~sparsecore.prune.ArrayPruner` engine, so with the Pruner's
+semantics: exact k, nested masks, zeroed gradients and optimizer state).
 A pruned weight is exactly zero, so its score stops changing: under strict
 masking the ranking is among the weights still kept.
 """
@@ -24,12 +27,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from sparsecore._checks import validate_sparsity
+from sparsecore._checks import validate_choice, validate_sparsity, validate_type
 from sparsecore.nn.callbacks import Callback
 from sparsecore.prune.allocation import Allocation, allocate_masks
-from sparsecore.prune.clone import select_weights
+from sparsecore.prune.clone import weight_names
+from sparsecore.prune.pruner import ArrayPruner
+from sparsecore.prune.schedules import PruningSchedule
 
-__all__ = ["MovementScores", "movement_masks"]
+__all__ = ["MovementPruner", "MovementScores", "movement_masks"]
 
 
 class MovementScores(Callback):
@@ -79,7 +84,7 @@ class MovementScores(Callback):
         if self.model is None:
             raise RuntimeError("MovementScores has no model: use it in fit")
         live = self.model.weights()
-        for n in select_weights(self.model, self.weights):
+        for n in weight_names(self.model, self.weights):
             if n not in self.scores or self.scores[n].shape != live[n].shape:
                 self.scores[n] = np.zeros_like(live[n])
                 self._tmp[n] = np.empty_like(live[n])
@@ -119,3 +124,111 @@ def movement_masks(
     """
     sparsity = validate_sparsity("sparsity", sparsity)
     return allocate_masks(scores, sparsity, scope, prev_masks=prev_masks)
+
+
+class MovementPruner(Callback):
+    """Movement pruning during fine-tuning: the schedule's sparsity, by movement score.
+
+    Parameters
+    ----------
+    schedule : PruningSchedule
+        When to prune and to which sparsity (Sanh et al. use a cubic
+        ``PolynomialDecay(0, s, begin, end, power=3)`` with warm-up).
+    scope : {'layer', 'global'}, default='layer'
+        One ranking per weight array, or one over all of them.
+    weights : list of str, optional
+        Names in ``model.weights()``; default every kernel.
+
+    Attributes
+    ----------
+    engine : ArrayPruner
+        The pruning engine holding the schedule, step and masks.
+    movement : MovementScores
+        The accumulated scores ``S`` (its ``scores``).
+    masks : dict of str to bool ndarray
+    sparsity : float
+
+    Notes
+    -----
+    One training step::
+
+        on_before_optimizer_step  S -= g * w (dense g); zero the gradients of
+                                  pruned weights
+        optimizer step
+        on_after_optimizer_step   the engine's step: if the schedule says so,
+                                  keep the top-k of S (nested in the current
+                                  masks); zero the pruned weights and their
+                                  optimizer state
+
+    The masks of step ``t`` are computed after its update, from the scores
+    accumulated up to ``t`` (:class:`~sparsecore.prune.ArrayPruner` called
+    after the optimizer step), and hold from the forward pass of ``t + 1``.
+    Pruned weights are exactly 0 afterwards, so their scores stop moving.
+    ``S`` is signed; the engine ranks ``S - min(S)`` (the same order).
+
+    References
+    ----------
+    Sanh, Wolf & Rush (2020), "Movement Pruning: Adaptive Sparsity by
+    Fine-Tuning", NeurIPS, arXiv:2005.07683.
+
+    Examples
+    --------
+    >>> schedule = sc.PolynomialDecay(0.0, 0.9, begin_step=100, end_step=1000)
+    >>> pruner = sc.prune.MovementPruner(schedule)  # doctest: +SKIP
+    >>> model.fit(x, y, epochs=10, callbacks=[pruner])  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        schedule: PruningSchedule,
+        scope: str = "layer",
+        weights: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__()
+        validate_type("schedule", schedule, PruningSchedule, "a PruningSchedule")
+        self.scope = validate_choice("scope", scope, ("global", "layer"))
+        self.weights = None if weights is None else list(weights)
+        self.movement = MovementScores(self.weights)
+        self.engine = ArrayPruner(schedule, "magnitude", self.scope, self.weights)
+
+    @property
+    def masks(self) -> dict[str, NDArray[np.bool_]]:
+        """Current mask per pruned weight (read-only arrays)."""
+        return self.engine.masks
+
+    @property
+    def sparsity(self) -> float:
+        """Fraction of the pruned weights' entries that the masks prune."""
+        return self.engine.sparsity
+
+    def set_model(self, model: Any) -> None:
+        super().set_model(model)
+        self.movement.set_model(model)
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.movement.on_train_begin(logs)
+        if self.weights is None:  # the engine prunes the scored weights
+            self.engine.names = list(self.movement.scores)
+
+    def on_before_optimizer_step(self) -> None:
+        self.movement.on_before_optimizer_step()
+        if self.engine.masks:
+            self.engine.zero_pruned(self.model.gradients())
+
+    def on_after_optimizer_step(self) -> None:
+        eng = self.engine
+        due, _ = eng.schedule(eng.pruning_step + 1) if eng.schedule else (False, 0)
+        scores = None
+        if due:  # the only step that allocates: shifted scores, once per pruning
+            s = self.movement.scores
+            low = min(float(a.min()) for a in s.values())
+            scores = {n: a - low for n, a in s.items()}
+        eng.step(self.model.weights(), scores=scores)
+        state = getattr(getattr(self.model, "optimizer", None), "state", None) or {}
+        for name in eng.masks:
+            for slot in state.get(name, {}).values():
+                eng.zero_pruned({name: slot})
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is not None:
+            logs["sparsity"] = self.sparsity

@@ -36,7 +36,7 @@ from sparsecore._text import format_table
 from sparsecore.nn.callbacks import Callback, History
 from sparsecore.nn.model import Sequential
 from sparsecore.prune.allocation import Allocation, allocate_masks, as_allocation
-from sparsecore.prune.clone import clone_model, prepare_data, select_weights
+from sparsecore.prune.clone import clone_model, prepare_data, weight_names
 from sparsecore.prune.pruner import Pruner
 
 __all__ = [
@@ -141,7 +141,7 @@ def _check_masks(model: Sequential, masks: Mapping[str, Any]) -> dict[str, Mask]
         )
     live = model.weights()
     out = {}
-    for n in select_weights(model, list(masks)):
+    for n in weight_names(model, list(masks)):
         m = np.asarray(masks[n])
         if m.dtype != np.bool_ or m.shape != live[n].shape:
             raise ValueError(
@@ -328,7 +328,7 @@ def prune_and_finetune(
     alloc = as_allocation(scope)
     epochs, batch_size, seed, verbose = _validate_run(epochs, batch_size, seed, verbose)
     net = clone_model(model)
-    names = select_weights(net, weights)
+    names = weight_names(net, weights)
     masks = _rank(
         net, names, sparsity, criterion, alloc, None, np.random.default_rng((seed, 1))
     )
@@ -494,7 +494,7 @@ def lottery_ticket(
             )
     rewind_step = validate_int("rewind_step", rewind_step, 0)
     dense = clone_model(model)
-    names = select_weights(dense, weights)
+    names = weight_names(dense, weights)
     steps_per_epoch = math.ceil(prepare_data(dense, x, y)[0].shape[0] / batch_size)
     if rewind_step > epochs * steps_per_epoch:
         raise ValueError(

@@ -25,7 +25,7 @@ from sparsecore._checks import (
 from sparsecore._text import format_table
 from sparsecore.nn.metrics import metric_direction
 from sparsecore.nn.model import Sequential
-from sparsecore.prune.clone import clone_model, prepare_data, select_weights
+from sparsecore.prune.clone import clone_model, prepare_data, weight_names
 from sparsecore.prune.criteria import magnitude_mask, random_mask
 
 __all__ = ["SensitivityResult", "sensitivity"]
@@ -172,7 +172,7 @@ def sensitivity(
     NNI ``SensitivityAnalysis``; distiller ``sensitivity_analysis``.
     """
     work = clone_model(model)
-    names = select_weights(work, weights)
+    names = weight_names(work, weights)
     criterion = validate_choice("criterion", criterion, _CRITERIA)
     seed_ = validate_seed("seed", seed) or 0
     grid = [validate_sparsity(f"sparsities[{i}]", s) for i, s in enumerate(sparsities)]

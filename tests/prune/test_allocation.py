@@ -10,6 +10,7 @@ from hypothesis.extra.numpy import array_shapes, arrays
 
 from sparsecore.prune import (
     Allocation,
+    KeepDense,
     allocate_masks,
     erk_densities,
     global_magnitude_masks,
@@ -81,7 +82,7 @@ def test_global_on_magnitudes_is_global_magnitude_masks(a, b, sparsity):
     assert sum(m.sum() for m in got.values()) == keep_count(26, sparsity)
 
 
-SHAPES = {"d0": (40, 500), "d1": (500, 500), "d2": (500, 10)}
+SHAPES = {"d0/kernel": (40, 500), "d1/kernel": (500, 500), "d2/kernel": (500, 10)}
 
 
 def rigl_erk(shapes, sparsity):
@@ -127,8 +128,8 @@ def test_erk_densities_follow_the_formula(sparsity):
 
 def test_erk_caps_and_redistributes():
     d = erk_densities(SHAPES, 0.9)
-    assert d["d2"] == 1.0  # 500x10 is the densest by the formula, and capped
-    assert d["d0"] > d["d1"]
+    assert d["d2/kernel"] == 1.0  # 500x10 is the densest by the formula, and capped
+    assert d["d0/kernel"] > d["d1/kernel"]
 
 
 @pytest.mark.parametrize("sparsity", [0.5, 0.9, 0.99])
@@ -151,14 +152,14 @@ def test_keep_first_and_last_dense_and_the_budget_of_the_rest():
     scores = {n: rng.random(s) for n, s in SHAPES.items()}
     for dist in ("uniform", "global", "erk"):
         masks = allocate_masks(
-            scores, 0.9, Allocation(dist, keep_first=True, keep_last=True)
+            scores, 0.9, Allocation(dist, KeepDense(first=True, last=True))
         )
-        assert masks["d0"].all() and masks["d2"].all()
-        assert masks["d1"].sum() == keep_count(250_000, 0.9)
-    counts = Allocation("uniform", keep_last=True).keep_counts(SHAPES, 0.75)
-    assert counts == {"d0": 5000, "d1": 62500, "d2": 5000}
-    sp = Allocation("uniform", keep_first=True).layer_sparsities(SHAPES, 0.75)
-    assert sp == {"d0": 0.0, "d1": 0.75, "d2": 0.75}
+        assert masks["d0/kernel"].all() and masks["d2/kernel"].all()
+        assert masks["d1/kernel"].sum() == keep_count(250_000, 0.9)
+    counts = Allocation("uniform", KeepDense(first=False)).keep_counts(SHAPES, 0.75)
+    assert counts == {"d0/kernel": 5000, "d1/kernel": 62500, "d2/kernel": 5000}
+    sp = Allocation("uniform", KeepDense(last=False)).layer_sparsities(SHAPES, 0.75)
+    assert sp == {"d0/kernel": 0.0, "d1/kernel": 0.75, "d2/kernel": 0.75}
 
 
 @given(
@@ -189,8 +190,8 @@ def test_signed_scores_rank_by_value():
 def test_validation():
     with pytest.raises(ValueError, match="distribution must be one of"):
         Allocation("random")
-    with pytest.raises(TypeError, match="keep_first must be a bool"):
-        Allocation("erk", keep_first=1)
+    with pytest.raises(TypeError, match="policy must be a PruningPolicy"):
+        Allocation("erk", "first")
     with pytest.raises(TypeError, match="scope must be one of"):
         allocate_masks({"a": np.ones(3)}, 0.5, 3)
     with pytest.raises(ValueError, match="sparsity must be a float in"):

@@ -5,7 +5,7 @@ import pytest
 
 import sparsecore as sc
 from sparsecore.prune import clone_model
-from sparsecore.prune.clone import prepare_data, select_weights
+from sparsecore.prune.clone import prepare_data, weight_names
 
 
 def test_clone_is_independent_and_compiled_alike():
@@ -38,7 +38,7 @@ def test_clone_is_independent_and_compiled_alike():
         clone_model("model")
 
 
-def test_prepare_data_and_select_weights():
+def test_prepare_data_and_weight_names():
     model = sc.Sequential([sc.Dense(1)], input_dim=2)
     model.compile("mse", "sgd")
     x, y = prepare_data(model, [[1, 2], [3, 4]], [1.0, 2.0])
@@ -47,6 +47,11 @@ def test_prepare_data_and_select_weights():
         prepare_data(model, [[1, 2]], [1.0, 2.0])
     with pytest.raises(ValueError, match="finite"):
         prepare_data(model, [[1, np.nan]], [1.0])
-    assert select_weights(model, None) == ["dense_0/kernel"]
-    with pytest.raises(ValueError, match="at least one"):
-        select_weights(model, [])
+    assert weight_names(model) == ["dense_0/kernel"]
+    assert weight_names(model, "dense_0/kernel") == ["dense_0/kernel"]
+    with pytest.raises(TypeError, match="non-empty list of str"):
+        weight_names(model, [])
+    with pytest.raises(ValueError, match="biases are never pruned"):
+        weight_names(model, ["dense_0/bias"])
+    with pytest.raises(ValueError, match="no weight named"):
+        weight_names(sc.Sequential([sc.ReLU()], input_dim=2))

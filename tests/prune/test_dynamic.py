@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import sparsecore as sc
-from sparsecore.prune import SET, Allocation, RigL, keep_count
+from sparsecore.prune import SET, Allocation, KeepDense, RigL, keep_count
 
 
 def make_model(seed=0, optimizer=None):
@@ -172,7 +172,9 @@ def test_masks_keep_first_layer_dense_and_state_round_trip():
     model = make_model()
     x, y = make_data()
     rigl = RigL(
-        0.9, update_frequency=3, distribution=Allocation("uniform", keep_first=True)
+        0.9,
+        update_frequency=3,
+        distribution=Allocation("uniform", KeepDense(last=False)),
     )
     model.fit(x, y, epochs=2, batch_size=16, callbacks=[rigl], verbose=0)
     assert rigl.masks["dense_0/kernel"].all()

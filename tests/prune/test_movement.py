@@ -91,3 +91,41 @@ def test_preallocated_and_float32():
     assert scores.scores["dense_1/kernel"] is arr  # accumulates in place across fits
     with pytest.raises(ValueError, match="sparsity must be a float in"):
         movement_masks(scores.scores, 1.0)
+
+
+def test_movement_pruner_keeps_the_top_scores_on_its_schedule():
+    model = make_model()
+    model.compile(model.loss, sc.Adam(1e-2))
+    x, y = make_data(64)
+    schedule = sc.PolynomialDecay(0.0, 0.8, begin_step=2, end_step=14, frequency=4)
+    pruner = sc.prune.MovementPruner(schedule)
+
+    class Check(sc.Callback):
+        prev = None
+        pruned_at = []
+
+        def on_after_optimizer_step(self):
+            step = pruner.engine.pruning_step
+            masks = pruner.masks
+            should, s = schedule(step)
+            if should:
+                scores = pruner.movement.scores
+                want = allocate_masks(scores, s, "layer", prev_masks=self.prev)
+                for n in masks:
+                    np.testing.assert_array_equal(masks[n], want[n])
+                    assert masks[n].sum() == sc.prune.keep_count(masks[n].size, s)
+                self.pruned_at.append(step)
+            live, state = self.model.weights(), self.model.optimizer.state
+            for n, m in masks.items():
+                assert np.all(live[n][~m] == 0)
+                assert all(np.all(a[~m] == 0) for a in state[n].values())
+            self.prev = {n: m.copy() for n, m in masks.items()}
+
+    check = Check()
+    model.fit(x, y, epochs=4, batch_size=4, callbacks=[pruner, check], verbose=0)
+    assert check.pruned_at == [2, 6, 10, 14]
+    assert pruner.sparsity == pytest.approx(0.8, abs=0.01)
+    with pytest.raises(TypeError, match="schedule must be a PruningSchedule"):
+        sc.prune.MovementPruner(0.8)
+    with pytest.raises(ValueError, match="scope must be one of"):
+        sc.prune.MovementPruner(schedule, scope="erk")

@@ -6,6 +6,7 @@ import pytest
 import sparsecore as sc
 from sparsecore.prune import (
     Allocation,
+    KeepDense,
     keep_count,
     lottery_ticket,
     magnitude_mask,
@@ -220,7 +221,7 @@ def test_prune_and_finetune_is_one_magnitude_pruning_then_training():
         sparsity=0.8,
         epochs=3,
         batch_size=10,
-        scope=Allocation(keep_last=True),
+        scope=Allocation(policy=KeepDense(first=False)),
     )
     for n in kernels(model):
         if n == "dense_2/kernel":
