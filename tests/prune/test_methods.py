@@ -49,3 +49,26 @@ def test_every_method_reaches_the_sparsity(name):
     acc = model.evaluate(data.x_test, data.y_test, return_dict=True)["accuracy"]
     again = METHODS[name](make_model(1), data, cell)
     assert again.evaluate(data.x_test, data.y_test, return_dict=True)["accuracy"] == acc
+
+
+def test_runs_take_the_sweeps_cell_and_data():
+    from sparsecore.sweep.cell import build_model
+    from sparsecore.sweep.grid import Cell
+    from sparsecore.sweep.methods import Data
+
+    d = make_data()
+    data = Data(d.x_train, d.y_train, d.x_test, d.y_test, 3)
+    for name in ("snip", "rigl", "lottery"):
+        cell = Cell("digits", name, 0.8, 0, 2, 16, 1e-2, (16, 16), (("rounds", 2),))
+        model = METHODS[name](build_model(cell, data), data, cell)
+        masks = model.pruner.masks if model.pruner is not None else {}
+        if name == "rigl":
+            kernels = [w for n, w in model.weights().items() if n.endswith("/kernel")]
+            assert sum(int((w != 0).sum()) for w in kernels) <= 0.2 * sum(
+                w.size for w in kernels
+            ) + len(kernels)
+        elif name == "snip":  # a global ranking
+            total = sum(m.size for m in masks.values())
+            assert sum(int(m.sum()) for m in masks.values()) == keep_count(total, 0.8)
+        else:  # lottery: per layer
+            assert all(m.sum() == keep_count(m.size, 0.8) for m in masks.values())
