@@ -210,7 +210,7 @@ def plot(name: str, args: argparse.Namespace, **kwargs: Any) -> None:
 def study_lottery(args: argparse.Namespace) -> None:
     """Lottery tickets vs random tickets on MNIST-1D, the notebook's protocol."""
     (x, y), (xt, yt) = sc.data.load_mnist1d()
-    rounds = 4 if args.quick else 13
+    rounds = 4 if args.quick else 14
     epochs = 3 if args.quick else 38  # 38 epochs x 40 steps = 1520 (notebook: 1501)
     rate = 0.3  # of the remaining weights, per round
     sparsities = [1 - (1 - rate) ** r for r in range(1, rounds + 1)]
@@ -281,8 +281,9 @@ Network 40 -> 500 -> 500 (residual: h + relu(W h + b)) -> 10, torch's default
 initialization, Adam(lr 2e-2, eps 1e-8), batch 100, {epochs} epochs
 ({epochs * 40} steps) per round; round r prunes each layer (its kernel; biases
 are not pruned) to 1 - 0.7^r by magnitude, nested, and rewinds to the original
-initialization and a fresh optimizer. Random ticket: the same, with random masks. Test accuracy (1000
-samples) after the last epoch of each round; mean ± std over seeds {args.seeds}.
+initialization and a fresh optimizer. Random ticket: the same, with random
+masks. Test accuracy (1000 samples) after the last epoch of each round; mean ±
+std over seeds {args.seeds}.
 
 {table}
 
@@ -514,8 +515,7 @@ def study_dynamic(args: argparse.Namespace) -> None:
         text_parts.append(
             f"## {dataset}: MLP {x.shape[1]} -> {hidden} -> {hidden} -> 10, Adam 1e-3, "
             f"batch {batch}, {epochs} epochs ({epochs * steps} steps); "
-            f"dense {pct(*d)} %\n\n"
-            + format_table(rows, markdown=True)
+            f"dense {pct(*d)} %\n\n" + format_table(rows, markdown=True)
         )
     elapsed = time.perf_counter() - start
     body = "\n\n".join(text_parts)
