@@ -347,6 +347,8 @@ def plot_sparsity_curves(
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
+    ax.legend()
+    _save(fig, path)
 
 
 def plot_sweep(
