@@ -338,7 +338,7 @@ def plot_sparsity_curves(
         ax.axhline(baseline, color="black", ls="--", lw=1, label="dense")
     ax.set_xscale("log")
     ax.invert_xaxis()
-    ticks = [1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.001]
+    ticks = [1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.001]
     lo = min(1.0 - p[0] for pts in curves.values() for p in pts) if curves else 0.1
     ticks = [t for t in ticks if t >= lo * 0.99]
     ax.set_xticks(ticks)
