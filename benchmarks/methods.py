@@ -30,7 +30,7 @@ BLAS runs on one thread (``threadpoolctl``, as ``OPENBLAS_NUM_THREADS=1``): on
 the shared 2-core machine of the committed results a training step of the
 lottery network took 3 ms with one thread and 21 ms with two (competing with
 other jobs), and one thread keeps the floating-point summation order, hence the
-numbers, the same from run to run.
+numbers, independent of how many cores a machine has.
 """
 
 from __future__ import annotations
