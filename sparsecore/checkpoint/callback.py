@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import os
 import string
+import warnings
 from typing import Any
 
 from sparsecore._checks import validate_bool, validate_choice, validate_int
-from sparsecore.checkpoint.write import checkpoint_arrays
-from sparsecore.nn.callbacks import Callback, History
+from sparsecore.checkpoint.write import checkpoint_arrays, nonfinite_members
+from sparsecore.nn.callbacks import Callback
 from sparsecore.runtime.atomic import atomic_savez
 
 __all__ = ["ModelCheckpoint"]
@@ -50,10 +51,18 @@ class ModelCheckpoint(Callback):
     The save for epoch ``e`` happens once every callback has seen the end of
     ``e`` (at the start of epoch ``e + 1``, or at the end of ``fit``), so its
     place in the callback list does not matter and the checkpoint holds the
-    logs other callbacks add (a Pruner's ``"sparsity"``). When ``fit``
-    continues a run (``initial_epoch`` just after the epochs in
-    ``model.history``, as after :func:`load_model`), the saved history holds
-    both runs.
+    logs other callbacks add (a Pruner's ``"sparsity"``). The saved history
+    is ``model.history``: every epoch of every ``fit`` (and of the run a
+    loaded checkpoint continues).
+
+    A checkpoint is never written with NaN or infinite weights or optimizer
+    state (possible only with ``fit(check_finite=False)``): that save is
+    skipped with a :class:`RuntimeWarning` and the previous file kept.
+
+    The best value (``save_best_only``) is kept in ``model.callback_states``,
+    so in the checkpoint: a resumed run (``initial_epoch == model.epoch``)
+    with a ModelCheckpoint of the same configuration replaces the best file
+    only with a better epoch.
     """
 
     def __init__(
@@ -85,20 +94,57 @@ class ModelCheckpoint(Callback):
         self.verbose = verbose
         self.best = math.inf if mode == "min" else -math.inf
         self.last_path: str | None = None
-        self._previous: Any = None
         self._pending: tuple[int, dict[str, Any]] | None = None
         self._last: tuple[int, dict[str, Any]] | None = None
         self._saved_epoch: int | None = None
 
-    def set_model(self, model: Any) -> None:
-        # fit calls this before it replaces model.history: keep the old one,
-        # the first part of a resumed run's history.
-        super().set_model(model)
-        self._previous = getattr(model, "history", None)
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-serialisable)."""
+        return {
+            "filepath": self.filepath,
+            "every": self.every,
+            "save_best_only": self.save_best_only,
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "compressed": self.compressed,
+            "verbose": self.verbose,
+        }
+
+    @property
+    def state_key(self) -> str:
+        """This callback's key in ``model.callback_states``."""
+        return f"ModelCheckpoint:{self.filepath}"
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs: the configuration and the best value."""
+        return {
+            "class_name": "ModelCheckpoint",
+            "config": self.get_config(),
+            "best": self.best,
+        }
+
+    def _publish(self) -> None:
+        states = getattr(self.model, "callback_states", None)
+        if isinstance(states, dict):
+            states[self.state_key] = self.state_dict()
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._pending = self._last = None
         self._saved_epoch = None
+        states = getattr(self.model, "callback_states", None) or {}
+        saved = states.get(self.state_key)
+        start = self.params.get("initial_epoch", 0)
+        if (
+            saved is not None
+            and start > 0
+            and start == getattr(self.model, "epoch", None)
+            and saved.get("config") == self.get_config()
+        ):
+            best = float(saved["best"])
+            better = best < self.best if self.mode == "min" else best > self.best
+            if better:
+                self.best = best
+        self._publish()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs if logs is not None else {}
@@ -120,6 +166,7 @@ class ModelCheckpoint(Callback):
             return
         epoch, logs = self._pending
         self._pending = None
+        previous_best = self.best
         if self.save_best_only:
             if self.monitor not in logs:
                 raise ValueError(
@@ -131,6 +178,7 @@ class ModelCheckpoint(Callback):
             if not better:
                 return
             self.best = value
+            self._publish()  # the checkpoint holds the new best
         try:
             path = self.filepath.format(**{**logs, "epoch": epoch + 1})
         except (KeyError, IndexError, ValueError, AttributeError) as e:
@@ -138,33 +186,23 @@ class ModelCheckpoint(Callback):
                 f"filepath {self.filepath!r} cannot be formatted with epoch and the "
                 f"logs {sorted(logs)} ({type(e).__name__}: {e})"
             ) from None
+        arrays = checkpoint_arrays(self.model)
+        bad = nonfinite_members(arrays)
+        if bad:
+            self.best = previous_best
+            self._publish()
+            warnings.warn(
+                f"epoch {epoch + 1}: {bad[0]} ({len(bad)} array(s) in all) holds "
+                f"NaN or inf; checkpoint {path!r} not written (the previous file "
+                "is kept)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return
         folder = os.path.dirname(path)
         if folder:
             os.makedirs(folder, exist_ok=True)
-        arrays = checkpoint_arrays(self.model, history=self._history())
         atomic_savez(path, arrays, compressed=self.compressed)
         self.last_path, self._saved_epoch = path, epoch
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved checkpoint {path}", flush=True)
-
-    def _history(self) -> History | None:
-        """This fit's history, after the previous run's if this one continues it."""
-        current: History | None = self.model.history
-        previous = self._previous
-        start = self.params.get("initial_epoch", 0)
-        if (
-            current is None
-            or previous is None
-            or previous is current
-            or not previous.epoch
-            or previous.epoch[-1] != start - 1
-        ):
-            return current
-        merged = History()
-        merged.epoch = [*previous.epoch, *current.epoch]
-        for key in {**previous.history, **current.history}:
-            merged.history[key] = [
-                *previous.history.get(key, []),
-                *current.history.get(key, []),
-            ]
-        return merged

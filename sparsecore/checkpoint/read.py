@@ -6,34 +6,50 @@ The order matters for hostile files: the JSON header is parsed and checked
 architecture, each member is checked against them (and against what the file
 can hold, see :mod:`sparsecore.runtime.npz`) and read, and only then is the model
 built, allocating as much as was read. :func:`load_model` is the entry point.
+
+A checkpoint that loads can also train: every field is range-checked for
+that, not only for its type. Counters (epoch, optimizer iterations, pruner
+step, schedule steps) stay at most 2**62, so that int64 step arithmetic never
+overflows; every number of a layer, loss or optimizer config must be finite
+in the model's dtype (a LeakyReLU slope of 1e308 is finite in float64 and
+infinite in float32); the optimizers' own bounds (learning rate at most 1e6,
+Adam's epsilon > 0 in float32, ...) apply, as the configs are rebuilt through
+their constructors; weights must be exactly 0 where the pruner's masks prune
+them (the writer saves them so). A block size larger than every pruned
+weight is clipped to the largest weight's size, which gives the same masks
+and keeps memory bounded.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 import os
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
 import numpy as np
 
+from sparsecore.checkpoint.callback import ModelCheckpoint
 from sparsecore.checkpoint.schema import (
     FORMAT_NAME,
-    FORMAT_VERSION,
     LAYER_CLASSES,
     LOSS_CLASSES,
     METRIC_NAMES,
     OPTIMIZER_CLASSES,
     PRUNER_CLASSES,
+    READ_VERSIONS,
     SCHEDULE_CLASSES,
     CheckpointFormatError,
     canonical,
 )
-from sparsecore.nn.callbacks import History
+from sparsecore.nn.callbacks import EarlyStopping, History
 from sparsecore.nn.layers import Dense, Layer
 from sparsecore.nn.losses import Loss
 from sparsecore.nn.model import Sequential
 from sparsecore.nn.optimizers import Optimizer
 from sparsecore.prune.pruner import Pruner
+from sparsecore.prune.schedules import MAX_STEP
 from sparsecore.runtime.npz import NpzArchive, open_npz
 
 __all__ = ["load_model", "read_checkpoint"]
@@ -43,9 +59,18 @@ _MAX_DIM = (1 << 31) - 1
 _MAX_COUNT = (1 << 62) - 1
 _MAX_SEED = (1 << 128) - 1
 _MAX_LAYERS = 100_000
+_MAX_CALLBACKS = 1_000
 _HEADER_KEYS = {"format", "version", "model", "compile", "fit_seed", "epoch"}
 _HEADER_KEYS |= {"history", "pruner"}
+_HEADER_KEYS_V2 = _HEADER_KEYS | {"callbacks"}
 _CONFIG_ERRORS = (TypeError, ValueError, IndexError, KeyError, OverflowError)
+_CALLBACKS: dict[str, type] = {
+    "EarlyStopping": EarlyStopping,
+    "ModelCheckpoint": ModelCheckpoint,
+}
+_ES_KEYS = {"key", "class_name", "config", "best", "wait", "best_epoch"}
+_ES_KEYS |= {"stopped", "best_weights", "best_masks"}
+_MC_KEYS = {"key", "class_name", "config", "best"}
 
 
 class _Reader:
@@ -98,6 +123,49 @@ class _Reader:
             self.fail(field, "must hold only finite values")
         return a
 
+    def number(
+        self, field: str, v: Any, *, allow_inf: bool = False, allow_nan: bool = False
+    ) -> float:
+        """`v` as a float: an int or float of JSON; NaN and inf only if allowed.
+
+        ``float(10**400)`` raises OverflowError: refused as out of range.
+        """
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        value = math.nan
+        if ok:
+            try:
+                value = float(v)
+            except OverflowError:
+                ok = False
+        ok = ok and (allow_nan or not math.isnan(value))
+        ok = ok and (allow_inf or not math.isinf(value))
+        if not ok:
+            what = "a number" if allow_inf else "a finite number"
+            self.fail(field, f"must be {what}; got {v!r:.80}")
+        return value
+
+    def numbers_fit(self, field: str, config: Any, dtype: np.dtype[Any]) -> None:
+        """Every number in the JSON value `config` is finite in `dtype`."""
+        limit = float(np.finfo(dtype).max)
+        stack = [config]
+        while stack:  # iterative: a deeply nested config must not recurse
+            v = stack.pop()
+            if isinstance(v, dict):
+                stack.extend(v.values())
+            elif isinstance(v, list):
+                stack.extend(v)
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                try:
+                    ok = abs(float(v)) <= limit
+                except OverflowError:
+                    ok = False
+                if not ok:  # NaN fails the comparison too
+                    self.fail(
+                        field,
+                        f"holds {v!r:.40}, which is not finite in {dtype.name} "
+                        f"(|value| <= {limit:.4g})",
+                    )
+
 
 def _header(r: _Reader) -> dict[str, Any]:
     header = r.a.read_json("header", _MAX_HEADER_CHARS)
@@ -111,13 +179,17 @@ def _header(r: _Reader) -> dict[str, Any]:
             else ""
         )
         r.fail("header.format", f"must be {FORMAT_NAME!r}; got {fmt!r:.80}{hint}")
-    if header.get("version") != FORMAT_VERSION:
+    version = header.get("version")
+    if isinstance(version, bool) or version not in READ_VERSIONS:
         r.fail(
             "header.version",
-            f"unsupported version {header.get('version')!r:.80}; this sparsecore "
-            f"reads version {FORMAT_VERSION}",
+            f"unsupported version {version!r:.80}; this sparsecore reads versions "
+            f"{', '.join(map(str, READ_VERSIONS))}",
         )
-    return r.obj("header", header, _HEADER_KEYS)
+    keys = _HEADER_KEYS if version == 1 else _HEADER_KEYS_V2
+    header = r.obj("header", header, keys)
+    header.setdefault("callbacks", [])
+    return header
 
 
 def _architecture(
@@ -133,6 +205,7 @@ def _architecture(
         )
     if cfg["seed"] is not None:
         r.integer("header.model.seed", cfg["seed"], 0, _MAX_SEED)
+    dtype = np.dtype(cfg["dtype"]).newbyteorder("<")
     specs = cfg["layers"]
     if not isinstance(specs, list) or not 1 <= len(specs) <= _MAX_LAYERS:
         r.fail("header.model.layers", f"must be a list of 1 to {_MAX_LAYERS} layers")
@@ -153,6 +226,7 @@ def _architecture(
                 f"must be one of {sorted(LAYER_CLASSES)}; "
                 f"got {spec['class_name']!r:.80}",
             )
+        r.numbers_fit(field + ".config", spec["config"], dtype)
         layer = r.build(field + ".config", cls, spec["config"])
         # The names Sequential gives: "<kind>_<index among layers of that kind>".
         name = f"{layer.kind}_{counts.get(layer.kind, 0)}"
@@ -168,7 +242,7 @@ def _architecture(
                 field, f"layer class {type(layer).__name__} has no checkpoint support"
             )
         layers.append(layer)
-    return layers, shapes, np.dtype(cfg["dtype"]).newbyteorder("<")
+    return layers, shapes, dtype
 
 
 def _schedule(r: _Reader, field: str, spec: Any) -> Any:
@@ -195,7 +269,9 @@ def _metrics(r: _Reader, names: Any) -> list[str]:
     return names
 
 
-def _compile(r: _Reader, cfg: Any) -> tuple[Loss, Optimizer, int, list[str]] | None:
+def _compile(
+    r: _Reader, cfg: Any, dtype: np.dtype[Any]
+) -> tuple[Loss, Optimizer, int, list[str]] | None:
     if cfg is None:
         return None
     # "metrics" is written only for a model compiled with metrics
@@ -221,6 +297,7 @@ def _compile(r: _Reader, cfg: Any) -> tuple[Loss, Optimizer, int, list[str]] | N
                 field + ".class_name",
                 f"must be one of {sorted(registry)}; got {name!r:.80}",
             )
+        r.numbers_fit(field + ".config", spec["config"], dtype)
         config, arguments = spec["config"], None
         if registry is OPTIMIZER_CLASSES and isinstance(config, dict):
             if isinstance(config.get("learning_rate"), dict):
@@ -252,9 +329,10 @@ def _history(r: _Reader, h: Any) -> History | None:
         field = f"header.history.history[{key!r:.40}]"
         if not isinstance(vs, list) or len(vs) > len(epochs):
             r.fail(field, f"must be a list of at most {len(epochs)} numbers")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vs):
-            r.fail(field, "must hold only numbers")
-        history.history[key] = [float(v) for v in vs]
+        # NaN and inf are records too (of a fit with check_finite=False).
+        history.history[key] = [
+            r.number(field, v, allow_inf=True, allow_nan=True) for v in vs
+        ]
     return history
 
 
@@ -286,7 +364,129 @@ def _pruner_header(
     for name in names:
         if name not in shapes:
             r.fail("header.pruner.masks", f"{name!r:.80} is not a weight of the model")
-    return cls, p["state"], names
+    state = copy.deepcopy(p["state"])
+    # The step grows by one per batch and is computed in int64 by schedules.
+    r.integer("header.pruner.state.step", state.get("step"), 0, MAX_STEP)
+    config = state.get("config")
+    block = config.get("block_size") if isinstance(config, dict) else None
+    if (
+        isinstance(config, dict)
+        and isinstance(block, list)
+        and len(block) == 2
+        and all(type(b) is int and b >= 1 for b in block)
+    ):
+        # A block beyond every pruned weight pools the same as one the size of
+        # the largest: clip it, so that the first mask cannot ask for the
+        # memory of a (2**40, 1) block grid.
+        matrices = [shapes[n] for n in names if len(shapes[n]) == 2]
+        if matrices:
+            top = (max(s[0] for s in matrices), max(s[1] for s in matrices))
+            config["block_size"] = [min(b, t) for b, t in zip(block, top, strict=True)]
+    return cls, state, names
+
+
+def _callbacks_header(
+    r: _Reader,
+    entries: Any,
+    shapes: Mapping[str, tuple[int, ...]],
+    mask_names: list[str],
+    epoch: int,
+) -> list[dict[str, Any]]:
+    """The callback states of the header, checked (arrays are read later)."""
+    if not isinstance(entries, list) or len(entries) > _MAX_CALLBACKS:
+        r.fail("header.callbacks", f"must be a list of at most {_MAX_CALLBACKS}")
+    out: list[dict[str, Any]] = []
+    keys: set[str] = set()
+    for i, entry in enumerate(entries):
+        field = f"header.callbacks[{i}]"
+        name = entry.get("class_name") if isinstance(entry, dict) else None
+        cls = _CALLBACKS.get(name) if isinstance(name, str) else None
+        if cls is None:
+            r.fail(
+                field + ".class_name",
+                f"must be one of {sorted(_CALLBACKS)}; got {name!r:.80}",
+            )
+        entry = r.obj(field, entry, _ES_KEYS if cls is EarlyStopping else _MC_KEYS)
+        callback = r.build(field + ".config", cls, entry["config"])
+        if entry["key"] != callback.state_key or entry["key"] in keys:
+            r.fail(field + ".key", f"must be {callback.state_key!r}, once")
+        keys.add(entry["key"])
+        state: dict[str, Any] = {
+            "class_name": name,
+            "config": callback.get_config(),
+            "best": r.number(field + ".best", entry["best"], allow_inf=True),
+        }
+        if cls is EarlyStopping:
+            best_epoch = entry["best_epoch"]
+            if best_epoch is not None:
+                r.integer(field + ".best_epoch", best_epoch, 0, epoch - 1)
+            if not isinstance(entry["stopped"], bool):
+                r.fail(field + ".stopped", "must be true or false")
+            if not isinstance(entry["best_weights"], bool):
+                r.fail(field + ".best_weights", "must be true or false")
+            masks = entry["best_masks"]
+            if masks is not None and (
+                not isinstance(masks, list) or sorted(masks) != sorted(mask_names)
+            ):
+                r.fail(
+                    field + ".best_masks",
+                    "must be null or the names of the pruner's masks",
+                )
+            state.update(
+                wait=r.integer(field + ".wait", entry["wait"], 0, _MAX_COUNT),
+                best_epoch=best_epoch,
+                stopped=entry["stopped"],
+                best_weights=list(shapes) if entry["best_weights"] else None,
+                best_masks=masks,
+            )
+        out.append(state)
+    return out
+
+
+def _callback_members(states: list[dict[str, Any]]) -> list[str]:
+    names = []
+    for i, st in enumerate(states):
+        names += [
+            f"callbacks/{i}/best_weights/{n}" for n in st.get("best_weights") or []
+        ]
+        names += [f"callbacks/{i}/best_masks/{n}" for n in st.get("best_masks") or []]
+    return names
+
+
+def _pruned_are_zero(r: _Reader, field: str, w: np.ndarray, mask: np.ndarray) -> None:
+    """Refuse weights that are not 0 where their mask prunes them."""
+    bad = int(np.count_nonzero(w[~mask]))
+    if bad:
+        r.fail(
+            field,
+            f"{bad} weights are nonzero where the pruner's mask prunes them (a "
+            "checkpoint keeps pruned weights at exactly 0)",
+        )
+
+
+def _read_callback_arrays(
+    r: _Reader,
+    states: list[dict[str, Any]],
+    shapes: Mapping[str, tuple[int, ...]],
+    dtype: np.dtype[Any],
+) -> None:
+    """Replace the name lists of `states` by the arrays they name (in place)."""
+    for i, st in enumerate(states):
+        if st.get("best_masks") is not None:
+            masks = {}
+            for n in st["best_masks"]:
+                field = f"callbacks/{i}/best_masks/{n}"
+                masks[n] = r.a.read(field, np.dtype(bool), shapes[n])
+            st["best_masks"] = masks
+        if st.get("best_weights") is not None:
+            weights = []
+            for n in st["best_weights"]:
+                field = f"callbacks/{i}/best_weights/{n}"
+                w = r.finite(field, r.a.read(field, dtype, shapes[n]))
+                if st.get("best_masks") and n in st["best_masks"]:
+                    _pruned_are_zero(r, field, w, st["best_masks"][n])
+                weights.append(w)
+            st["best_weights"] = weights
 
 
 def _read_arrays(
@@ -295,11 +495,13 @@ def _read_arrays(
     dtype: np.dtype[Any],
     slot_names: tuple[str, ...],
     mask_names: list[str],
+    callback_members: list[str],
 ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndarray]], dict[str, Any]]:
     """Check the member list, then read every array with its expected shape."""
     expected = {"header", *(f"weights/{n}" for n in shapes)}
     expected |= {f"optimizer/{n}/{s}" for n in shapes for s in slot_names}
     expected |= {f"pruner/masks/{n}" for n in mask_names}
+    expected |= set(callback_members)
     r.a.check_members(sorted(expected))
     weights = {
         n: r.finite(f"weights/{n}", r.a.read(f"weights/{n}", dtype, s))
@@ -315,11 +517,9 @@ def _read_arrays(
                 r.fail(field, "must be >= 0 (a mean of squares)")
     masks = {}
     for n in mask_names:
-        field = f"pruner/masks/{n}"
-        m = r.a.read(field, np.dtype(bool), shapes[n])
-        if (m.view(np.uint8) > 1).any():  # a bool byte other than 0/1
-            r.fail(field, "must hold only 0 (pruned) and 1 (kept) bytes")
-        masks[n] = m
+        # The reader refuses bool bytes other than 0 and 1.
+        masks[n] = r.a.read(f"pruner/masks/{n}", np.dtype(bool), shapes[n])
+        _pruned_are_zero(r, f"weights/{n}", weights[n], masks[n])
     return weights, slots, masks
 
 
@@ -328,7 +528,7 @@ def read_checkpoint(archive: NpzArchive) -> Sequential:
     r = _Reader(archive)
     header = _header(r)
     layers, shapes, dtype = _architecture(r, header["model"])
-    compiled = _compile(r, header["compile"])
+    compiled = _compile(r, header["compile"], dtype)
     epoch = r.integer("header.epoch", header["epoch"], 0, _MAX_COUNT)
     fit_seed = header["fit_seed"]
     if fit_seed is not None:
@@ -337,7 +537,11 @@ def read_checkpoint(archive: NpzArchive) -> Sequential:
     pruner_spec = _pruner_header(r, header["pruner"], shapes)
     slot_names = compiled[1].slot_names if compiled else ()
     mask_names = pruner_spec[2] if pruner_spec else []
-    weights, slots, masks = _read_arrays(r, shapes, dtype, slot_names, mask_names)
+    states = _callbacks_header(r, header["callbacks"], shapes, mask_names, epoch)
+    weights, slots, masks = _read_arrays(
+        r, shapes, dtype, slot_names, mask_names, _callback_members(states)
+    )
+    _read_callback_arrays(r, states, shapes, dtype)
 
     # Everything is checked against the data: now build (allocating as much).
     model_cfg = header["model"]
@@ -368,6 +572,9 @@ def read_checkpoint(archive: NpzArchive) -> Sequential:
     model.fit_seed = fit_seed
     model.epoch = epoch
     model.history = history
+    model.callback_states = {
+        _CALLBACKS[st["class_name"]](**st["config"]).state_key: st for st in states
+    }
     if pruner_spec is not None:
         cls, state, names = pruner_spec
         try:
@@ -407,13 +614,16 @@ def load_model(path: str | os.PathLike[str]) -> Sequential:
     Raises
     ------
     CheckpointFormatError
-        For anything wrong with the file's content (a ValueError naming the
-        file, the field and the problem): not a zip, truncated or corrupt
-        members, unknown format, version, fields or members, object arrays,
-        dtypes or shapes that do not match the architecture, sizes the file
-        cannot hold, non-finite weights, invalid configs.
-    FileNotFoundError, IsADirectoryError, PermissionError
-        If the file cannot be opened.
+        For anything wrong with the path or the file's content (a ValueError
+        naming the file, the field and the problem): a directory, FIFO or
+        device, not a zip, truncated or corrupt members, unknown format,
+        version, fields or members, object arrays, dtypes or shapes that do
+        not match the architecture, sizes the file cannot hold, non-finite
+        weights, weights nonzero where the masks prune, invalid configs or
+        values out of the range a further ``fit`` needs.
+    FileNotFoundError, PermissionError
+        If the file does not exist, or may not be read (the file itself may
+        be fine).
     """
     path = os.fspath(path)
     if not isinstance(path, str):

@@ -9,21 +9,32 @@ pruner is attached (``model.pruner``), its step, schedule and masks. Training
 ``fit(..., initial_epoch=model.epoch)`` for ``N`` more, gives identical
 weights, masks and history.
 
-Layout, version 1 (every member a plain ``.npy``; nothing is pickled)::
+Layout, version 2 (every member a plain ``.npy``; nothing is pickled)::
 
     header                    0-d str array: the JSON below
     weights/<name>            each array of model.weights(): weights/dense_0/kernel, ...
     optimizer/<name>/<slot>   optimizer slots ("momentum"; "m", "v"), the weight's shape
     pruner/masks/<name>       bool masks of the attached pruner
+    callbacks/<i>/best_weights/<name>   EarlyStopping's best weights (if kept)
+    callbacks/<i>/best_masks/<name>     and the pruner's masks of that epoch
 
-    {"format": "sparsecore.Checkpoint", "version": 1,
+    {"format": "sparsecore.Checkpoint", "version": 2,
      "model": model.get_config(),
      "compile": null | {"loss": {"class_name", "config"},
                         "optimizer": {"class_name", "config", "iterations"},
                         "metrics": [name, ...]   (only when compiled with metrics)},
      "fit_seed": null | int, "epoch": int,
      "history": null | {"epoch": [int, ...], "history": {key: [float, ...]}},
-     "pruner": null | {"class_name": "Pruner", "state": {...}, "masks": [name, ...]}}
+     "pruner": null | {"class_name": "Pruner", "state": {...}, "masks": [name, ...]},
+     "callbacks": [{"key", "class_name": "EarlyStopping", "config", "best", "wait",
+                    "best_epoch", "stopped", "best_weights": bool,
+                    "best_masks": null | [name, ...]}
+                   | {"key", "class_name": "ModelCheckpoint", "config", "best"}, ...]}
+
+Version 1 is version 2 without ``"callbacks"``; both are read. Weights are
+saved as 0 where the pruner's masks prune them, and a file where they are
+not is refused. Nothing non-finite is saved (:func:`save_model` refuses,
+:class:`ModelCheckpoint` keeps the previous file).
 
 An optimizer whose learning rate is a schedule holds it in its config as
 ``"learning_rate": {"class_name", "config"}`` (one of
@@ -33,7 +44,7 @@ function cannot be checkpointed).
 
 Files are written atomically (:func:`sparsecore.runtime.atomic_savez`): an
 interrupted save leaves the previous file as it was. Reading validates
-everything before building anything (see :mod:`sparsecore.runtime._npz`) and
+everything before building anything (see :mod:`sparsecore.runtime.npz`) and
 raises :class:`CheckpointFormatError` for any problem. The writer
 (:mod:`sparsecore.checkpoint.write`) and the reader
 (:mod:`sparsecore.checkpoint.read`) both take their constants from here;
@@ -55,8 +66,10 @@ from sparsecore.prune.pruner import Pruner
 from sparsecore.runtime.npz import SparseFormatError
 
 __all__ = [
+    "CALLBACK_NAMES",
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "READ_VERSIONS",
     "LAYER_CLASSES",
     "LOSS_CLASSES",
     "METRIC_NAMES",
@@ -68,7 +81,11 @@ __all__ = [
 ]
 
 FORMAT_NAME = "sparsecore.Checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The versions this sparsecore reads (1: no callback states).
+READ_VERSIONS = (1, 2)
+#: The callbacks whose state a checkpoint keeps (``model.callback_states``).
+CALLBACK_NAMES = ("EarlyStopping", "ModelCheckpoint")
 
 #: The classes a checkpoint rebuilds, by class name; nothing else is saved.
 LAYER_CLASSES: dict[str, type[Layer]] = dict(LAYERS)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from sparsecore.checkpoint.schema import (
+    CALLBACK_NAMES,
     FORMAT_NAME,
     FORMAT_VERSION,
     LAYER_CLASSES,
@@ -29,7 +30,7 @@ from sparsecore.checkpoint.schema import (
 from sparsecore.nn.model import Sequential
 from sparsecore.runtime.atomic import atomic_savez
 
-__all__ = ["checkpoint_arrays", "save_model"]
+__all__ = ["checkpoint_arrays", "nonfinite_members", "save_model"]
 
 
 def _registered(kind: str, obj: Any, registry: Mapping[str, type]) -> str:
@@ -57,15 +58,64 @@ def _history_json(history: Any) -> dict[str, Any] | None:
     }
 
 
+def _callbacks_json(
+    model: Sequential, arrays: dict[str, np.ndarray]
+) -> list[dict[str, Any]]:
+    """``model.callback_states`` as header entries; their arrays into `arrays`."""
+    out: list[dict[str, Any]] = []
+    names = list(model.weights())
+    for key, state in getattr(model, "callback_states", {}).items():
+        cls = state.get("class_name")
+        if cls not in CALLBACK_NAMES:
+            continue  # a state only this process understands
+        i = len(out)
+        entry: dict[str, Any] = {
+            "key": key,
+            "class_name": cls,
+            "config": state["config"],
+            "best": float(state["best"]),
+        }
+        if cls == "EarlyStopping":
+            weights, masks = state["best_weights"], state["best_masks"]
+            entry.update(
+                wait=int(state["wait"]),
+                best_epoch=state["best_epoch"],
+                stopped=bool(state["stopped"]),
+                best_weights=weights is not None,
+                best_masks=None if masks is None else list(masks),
+            )
+            for name, w in zip(names, weights or [], strict=False):
+                m = (masks or {}).get(name)
+                if m is not None and m.shape == w.shape:  # 0 where pruned, as above
+                    w = np.where(m, w, w.dtype.type(0))
+                arrays[f"callbacks/{i}/best_weights/{name}"] = _little(w)
+            for name, m in (masks or {}).items():
+                arrays[f"callbacks/{i}/best_masks/{name}"] = np.asarray(m, bool)
+        out.append(entry)
+    return out
+
+
+def nonfinite_members(arrays: Mapping[str, np.ndarray]) -> list[str]:
+    """The float members of `arrays` holding NaN or inf (a checkpoint must not)."""
+    return [
+        name
+        for name, a in arrays.items()
+        if a.dtype.kind == "f" and not np.isfinite(a).all()
+    ]
+
+
 def checkpoint_arrays(model: Sequential, history: Any = None) -> dict[str, np.ndarray]:
     """The members of a checkpoint of `model`: the JSON ``header`` and the arrays.
+
+    Pruned weights are saved as exactly 0 where the attached pruner's masks
+    prune them (what the pruner makes them at the next step anyway; the
+    reader refuses a file where they are not).
 
     Parameters
     ----------
     model : Sequential
     history : History, optional
-        Saved instead of ``model.history`` (:class:`ModelCheckpoint` passes
-        the history of a resumed run merged with the previous one).
+        Saved instead of ``model.history`` (the record of every epoch).
 
     Returns
     -------
@@ -85,6 +135,13 @@ def checkpoint_arrays(model: Sequential, history: Any = None) -> dict[str, np.nd
         _registered("layer", layer, LAYER_CLASSES)
     live = model.weights()
     arrays = {f"weights/{n}": _little(w) for n, w in live.items()}
+    if model.pruner is not None:
+        for name, m in model.pruner.masks.items():
+            w = live.get(name)
+            if w is not None and w.shape == m.shape and not w[~m].any():
+                continue  # already zero where pruned: no copy
+            if w is not None and w.shape == m.shape:
+                arrays[f"weights/{name}"] = _little(np.where(m, w, w.dtype.type(0)))
     compiled: dict[str, Any] | None = None
     if model.loss is not None and model.optimizer is not None:
         opt = model.optimizer
@@ -133,6 +190,7 @@ def checkpoint_arrays(model: Sequential, history: Any = None) -> dict[str, np.nd
         "epoch": int(model.epoch),
         "history": _history_json(model.history if history is None else history),
         "pruner": pruner,
+        "callbacks": _callbacks_json(model, arrays),
     }
     try:
         text = json.dumps(header)
@@ -162,6 +220,9 @@ def save_model(
     ------
     TypeError
         If `model` holds a class a checkpoint cannot rebuild.
+    ValueError
+        If a weight or optimizer slot is NaN or infinite (a checkpoint that
+        :func:`load_model` would refuse); nothing is written.
 
     Examples
     --------
@@ -173,4 +234,12 @@ def save_model(
     >>> load_model(path).get_config() == model.get_config()
     True
     """
-    atomic_savez(path, checkpoint_arrays(model), compressed=compressed)
+    arrays = checkpoint_arrays(model)
+    bad = nonfinite_members(arrays)
+    if bad:
+        raise ValueError(
+            f"cannot save a checkpoint to {os.fspath(path)!r}: {bad[0]} "
+            f"({len(bad)} array(s) in all) holds NaN or inf, which load_model "
+            "refuses; nothing was written"
+        )
+    atomic_savez(path, arrays, compressed=compressed)

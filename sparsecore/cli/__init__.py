@@ -5,9 +5,11 @@ Run ``sparsecore --help`` (or ``python -m sparsecore --help``) for the list,
 
 Every user error (a missing or malformed file, a bad option value) prints one
 line ``sparsecore: error: ...`` on stderr and exits with a non-zero code, with
-no traceback: 2 for a bad command line, 1 for anything else. Warnings (for
+no traceback: 2 for a bad command line, 1 for anything else (an unexpected
+internal error too: ``SPARSECORE_DEBUG=1`` shows its traceback). Warnings (for
 example the pruner's "the schedule cannot complete") print as one line
-``sparsecore: warning: ...``.
+``sparsecore: warning: ...``. Ctrl-C exits with 130 and SIGTERM with 143,
+both after the same cleanup (no temporary file is left behind).
 
 Only NumPy and the sparsecore core are imported at start-up; the commands
 import what they need (matplotlib only when ``--plot`` is given).
@@ -24,15 +26,18 @@ Each command is one module, with its ``NAME``, ``HELP``, ``EXAMPLES``,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
 
 from sparsecore._version import __version__
 from sparsecore.cli import _bench, _demo, _inspect, _prune, _sweep
-from sparsecore.cli._common import PROG, CLIError, Parser
+from sparsecore.cli._common import PROG, CLIError, Parser, Terminated
 
 __all__ = ["build_parser", "main"]
 
@@ -87,6 +92,23 @@ def _show_warning(
     print(f"{PROG}: warning: {message}", file=sys.stderr, flush=True)
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` in the main thread, as Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``sparsecore`` command; return the exit code.
 
@@ -99,11 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         0 on success, 1 for a user error, 2 for a bad command line, 130 when
-        interrupted.
+        interrupted, 143 on SIGTERM.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    with warnings.catch_warnings():
+    with _sigterm_raises(), warnings.catch_warnings():
         warnings.simplefilter("default")
         warnings.showwarning = _show_warning
         try:
@@ -114,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"{PROG}: interrupted", file=sys.stderr)
             return 130
+        except Terminated:
+            print(f"{PROG}: terminated", file=sys.stderr)
+            return 128 + signal.SIGTERM
         except BrokenPipeError:
             # The reader went away (`sparsecore inspect f | head`): stop quietly,
             # and keep Python from complaining when it flushes stdout at exit.
@@ -127,5 +152,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             if os.environ.get("SPARSECORE_DEBUG"):
                 raise
             print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return 1
+        except MemoryError:
+            if os.environ.get("SPARSECORE_DEBUG"):
+                raise
+            print(f"{PROG}: error: out of memory", file=sys.stderr)
+            return 1
+        except Exception as exc:  # a bug: still one line, as promised
+            if os.environ.get("SPARSECORE_DEBUG"):
+                raise
+            print(
+                f"{PROG}: error: internal error ({type(exc).__name__}: {exc}); "
+                "please report it (SPARSECORE_DEBUG=1 shows the traceback)",
+                file=sys.stderr,
+            )
             return 1
     return code

@@ -117,7 +117,7 @@ def crossovers(rows: Sequence[dict[str, Any]], method: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Run ``sparsecore bench``; return the exit code."""
     for path in (args.plot, args.csv):
-        if path:
+        if path is not None:  # an empty name is refused, not ignored
             check_output_path(path)
     if args.plot:
         from sparsecore import plots

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
     for path in (args.plot, args.json):
-        if path:
+        if path is not None:  # an empty name is refused, not ignored
             check_output_path(path)
     if args.save_dir and not os.path.isdir(args.save_dir):
         raise CLIError(f"--save-dir {args.save_dir!r} is not an existing folder")

@@ -1,6 +1,8 @@
 """``sparsecore inspect``: what an ``.npz`` holds, per array or per layer.
 
-A plain ``.npz`` of arrays (weights, a checkpoint) is listed per array; a saved
+A plain ``.npz`` of arrays (weights, a checkpoint) is listed per array, read
+one member at a time through the defensive reader (memory: the largest
+member); members that are not ``.npy`` are listed with their size. A saved
 :class:`~sparsecore.runtime.SparseModel` is loaded (and so validated) and
 listed per layer.
 """
@@ -15,13 +17,14 @@ import numpy as np
 from sparsecore._text import format_table, human_bytes
 from sparsecore.cli._common import (
     CLIError,
-    archive_format,
+    header_format,
     is_sparse_model,
-    load_npz,
+    open_archive,
     say,
     shape_str,
     sparsity_of,
 )
+from sparsecore.runtime.npz import SparseFormatError, printable
 
 __all__ = ["EXAMPLES", "HELP", "NAME", "add_arguments", "run"]
 
@@ -45,32 +48,49 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``sparsecore inspect``; return the exit code."""
     path: str = args.file
-    arrays = load_npz(path)
-    if is_sparse_model(arrays):
-        return _inspect_sparse_model(path)
     rows = [["array", "shape", "dtype", "nonzeros", "sparsity", "bytes"]]
-    total_n = total_nnz = total_bytes = 0
-    for name, a in arrays.items():
-        numeric = a.dtype.kind in "biufc"
-        nnz = int(np.count_nonzero(a)) if numeric else a.size
-        rows.append(
-            [
-                name,
-                shape_str(a),
-                str(a.dtype),
-                f"{nnz:,}" if numeric else "-",
-                f"{sparsity_of(a):.4f}" if numeric and a.size else "-",
-                f"{a.nbytes:,}",
-            ]
-        )
-        if numeric:
-            total_n += a.size
-            total_nnz += nnz
-        total_bytes += a.nbytes
+    total_n = total_nnz = total_bytes = n_arrays = 0
+    with open_archive(path) as archive:
+        try:
+            fmt = header_format(archive)
+            if is_sparse_model(fmt):
+                return _inspect_sparse_model(path)
+            if not archive.order:
+                raise CLIError(f"{path}: the .npz file holds no arrays")
+            for key, is_npy in archive.order:
+                if not is_npy:
+                    n_bytes = archive.others[key].file_size
+                    row = [printable(key), "", "(not .npy)", "-", "-", f"{n_bytes:,}"]
+                    rows.append(row)
+                    total_bytes += n_bytes
+                    continue
+                a = archive.read_array(key)  # one member at a time
+                n_arrays += 1
+                numeric = a.dtype.kind in "biufc"
+                nnz = int(np.count_nonzero(a)) if numeric else a.size
+                rows.append(
+                    [
+                        printable(key),
+                        shape_str(a),
+                        str(a.dtype),
+                        f"{nnz:,}" if numeric else "-",
+                        f"{sparsity_of(a):.4f}" if numeric and a.size else "-",
+                        f"{a.nbytes:,}",
+                    ]
+                )
+                if numeric:
+                    total_n += a.size
+                    total_nnz += nnz
+                total_bytes += a.nbytes
+                del a
+        except SparseFormatError as e:
+            raise CLIError(str(e)) from None
     total_sparsity = 1.0 - total_nnz / total_n if total_n else 0.0
+    others = len(archive.order) - n_arrays
+    label = f"total ({n_arrays} arrays" + (f", {others} other" if others else "") + ")"
     rows.append(
         [
-            f"total ({len(arrays)} arrays)",
+            label,
             "",
             "",
             f"{total_nnz:,}",
@@ -78,10 +98,9 @@ def run(args: argparse.Namespace) -> int:
             f"{total_bytes:,}",
         ]
     )
-    fmt = archive_format(arrays)
     kind = f" ({fmt[0]}, version {fmt[1]})" if fmt else ""
     size = human_bytes(os.path.getsize(path))
-    say(f"{path}{kind}: {len(arrays)} arrays, {size} on disk")
+    say(f"{path}{kind}: {n_arrays} arrays, {size} on disk")
     say(format_table(rows, "lllrrr"))
     return 0
 

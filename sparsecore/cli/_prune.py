@@ -1,8 +1,11 @@
 """``sparsecore prune``: prune the 2-D arrays of any ``.npz`` of weights.
 
-No framework and no model: the arrays are read (never unpickled), masked with
-the functional criteria of :mod:`sparsecore.prune.criteria`, written
-atomically and reported per array.
+No framework and no model: the arrays are read through the defensive reader
+(never unpickled; Fortran-ordered arrays accepted), masked with the
+functional criteria of :mod:`sparsecore.prune.criteria`, written atomically
+and reported per array. Members that are not ``.npy`` (a ``config.json``)
+are copied to the output byte for byte. The output never replaces the input
+unless ``--in-place`` says so.
 """
 
 from __future__ import annotations
@@ -16,17 +19,19 @@ import numpy as np
 from sparsecore._text import format_table, human_bytes
 from sparsecore.cli._common import (
     CLIError,
-    archive_format,
+    check_input_file,
     check_output_path,
     is_sparse_model,
-    load_npz,
     parse_int_at_least,
     parse_pair,
     parse_sparsity,
+    read_archive,
+    same_file,
     say,
     shape_str,
     sparsity_of,
 )
+from sparsecore.runtime.npz import printable
 
 __all__ = ["EXAMPLES", "HELP", "NAME", "add_arguments", "run"]
 
@@ -45,16 +50,28 @@ examples:
   sparsecore prune torch.npz -o out.npz --sparsity 0.8 --include '*.weight'
 
 Only 2-D floating-point arrays are pruned (1-D arrays such as biases are copied
-unchanged). Axes follow Keras' Dense kernel (n_in, n_out); for PyTorch's
-Linear weight (out, in) pass --axis 0 with --criterion structured (neurons)
-and --axis 1 with --nm (input dimension).
+unchanged; members that are not .npy, such as a config.json, byte for byte).
+Axes follow Keras' Dense kernel (n_in, n_out); for PyTorch's Linear weight
+(out, in) pass --axis 0 with --criterion structured (neurons) and --axis 1
+with --nm (input dimension). The output never replaces IN.npz unless
+--in-place is given.
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the ``prune`` arguments to its sub-parser."""
     p.add_argument("input", metavar="IN.npz")
-    p.add_argument("-o", "--output", metavar="OUT.npz", required=True)
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.npz",
+        help="where to write (required unless --in-place)",
+    )
+    p.add_argument(
+        "--in-place",
+        action="store_true",
+        help="replace IN.npz itself with the pruned file (atomically)",
+    )
     p.add_argument(
         "--sparsity",
         type=parse_sparsity,
@@ -168,19 +185,39 @@ def _check_prune_args(args: argparse.Namespace) -> float:
     return float(args.sparsity)
 
 
+def _output_path(args: argparse.Namespace) -> str:
+    """The output file: refuse to overwrite the input unless --in-place."""
+    if args.in_place:
+        if args.output is not None and not same_file(args.output, args.input):
+            raise CLIError(
+                "--in-place replaces IN.npz itself; do not also give another -o"
+            )
+        return str(args.input)
+    if args.output is None:
+        raise CLIError("prune needs -o OUT.npz (or --in-place to replace IN.npz)")
+    if same_file(args.output, args.input):
+        raise CLIError(
+            f"-o {args.output!r} is the input file itself: the dense weights "
+            "would be lost; give another -o, or --in-place to replace it"
+        )
+    return str(args.output)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``sparsecore prune``; return the exit code."""
     sparsity = _check_prune_args(args)
-    arrays = load_npz(args.input)
-    check_output_path(args.output)
-    fmt = archive_format(arrays)
+    check_input_file(args.input)
+    output = _output_path(args)
+    check_output_path(output)
+    archive = read_archive(args.input)
+    arrays, fmt = archive.arrays, archive.format
     if fmt is not None and fmt[0] == "sparsecore.Checkpoint":
         raise CLIError(
             f"{args.input}: is a sparsecore checkpoint, whose weights, optimizer "
             "state and masks belong together; load it with sparsecore.load_model "
             "and prune with a Pruner"
         )
-    if is_sparse_model(arrays):
+    if is_sparse_model(fmt):
         raise CLIError(
             f"{args.input}: is a saved SparseModel; prune the weights "
             "before converting them"
@@ -202,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
         out[name] = np.where(mask, w, np.zeros((), dtype=w.dtype))
     from sparsecore.runtime import atomic_savez
 
-    atomic_savez(args.output, out, compressed=args.compress)
+    atomic_savez(output, out, compressed=args.compress, files=archive.files)
 
     rows = [["array", "shape", "before", "after", "nonzeros", ""]]
     n_total = nnz_total = 0
@@ -214,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
             nnz_total += nnz
             rows.append(
                 [
-                    name,
+                    printable(name),
                     shape_str(a),
                     f"{sparsity_of(a):.4f}",
                     f"{sparsity_of(b):.4f}",
@@ -223,7 +260,8 @@ def run(args: argparse.Namespace) -> int:
                 ]
             )
         else:
-            rows.append([name, shape_str(a), "", "", "", f"kept ({skipped[name]})"])
+            kept = f"kept ({skipped[name]})"
+            rows.append([printable(name), shape_str(a), "", "", "", kept])
     rows.append(
         [
             f"total pruned ({len(chosen)} arrays)",
@@ -242,7 +280,10 @@ def run(args: argparse.Namespace) -> int:
             + (f", block {args.block[0]}x{args.block[1]}" if args.block else "")
         )
     )
-    say(f"pruned {args.input} -> {args.output} ({how})")
+    for name, data in archive.files.items():
+        copied = f"copied ({len(data):,} bytes)"
+        rows.insert(-1, [printable(name), "", "", "", "", copied])
+    say(f"pruned {args.input} -> {output} ({how})")
     say(format_table(rows, "llrrrl"))
-    say(f"{args.output}: {human_bytes(os.path.getsize(args.output))} on disk")
+    say(f"{output}: {human_bytes(os.path.getsize(output))} on disk")
     return 0

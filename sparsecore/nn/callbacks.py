@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
 import numpy as np
@@ -192,7 +192,31 @@ class EarlyStopping(Callback):
         other key rises if it contains ``"acc"`` and falls otherwise (tf.keras'
         rule; Keras 3 refuses unknown keys instead).
     restore_best_weights : bool, default=False
-        Copy the best epoch's weights back into the model when stopping.
+        Copy the best epoch's weights back into the model when stopping. With
+        a pruner attached (``model.pruner``), its masks of that epoch are
+        restored too, so that weights and masks stay a pair (the pruner's step
+        and schedule are kept).
+
+    Attributes
+    ----------
+    best : float
+        Best monitored value so far, times -1 in mode 'max' (inf before any).
+    wait : int
+        Epochs since the best one.
+    best_epoch, stopped_epoch : int or None
+    best_weights : list of ndarray or None
+        Copies of the weights at `best_epoch` (``restore_best_weights``).
+    best_masks : dict of str to bool ndarray or None
+        The pruner's masks at `best_epoch` (``restore_best_weights``).
+
+    Notes
+    -----
+    The state (best value, wait, best epoch, best weights and masks) is put
+    in ``model.callback_states`` after every epoch, so a checkpoint keeps it.
+    A ``fit`` that continues a run (``initial_epoch == model.epoch > 0``, as
+    after :func:`sparsecore.load_model`) with an EarlyStopping of the same
+    configuration picks it up and stops where the uninterrupted run would. A
+    run that stopped early is not continued: a later ``fit`` starts afresh.
     """
 
     def __init__(
@@ -220,11 +244,80 @@ class EarlyStopping(Callback):
         )
         self.best = math.inf
         self.wait = 0
+        self.best_epoch: int | None = None
         self.stopped_epoch: int | None = None
         self.best_weights: list[np.ndarray] | None = None
+        self.best_masks: dict[str, np.ndarray] | None = None
 
+    # ------------------------------------------------------------------ state
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-serialisable)."""
+        return {
+            "monitor": self.monitor,
+            "min_delta": self.min_delta,
+            "patience": self.patience,
+            "mode": self.mode,
+            "restore_best_weights": self.restore_best_weights,
+        }
+
+    @property
+    def state_key(self) -> str:
+        """This callback's key in ``model.callback_states``."""
+        return f"EarlyStopping:{self.monitor}:{self.mode}"
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs: config, best, wait, best weights and masks.
+
+        The arrays are not copied (they are replaced, never changed in place).
+        """
+        return {
+            "class_name": "EarlyStopping",
+            "config": self.get_config(),
+            "best": self.best,
+            "wait": self.wait,
+            "best_epoch": self.best_epoch,
+            "stopped": self.stopped_epoch is not None,
+            "best_weights": self.best_weights,
+            "best_masks": self.best_masks,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore the state :meth:`state_dict` gave (for this configuration)."""
+        if state.get("config") != self.get_config():
+            raise ValueError(
+                f"the state is for EarlyStopping({state.get('config')!r}); this "
+                f"one is EarlyStopping({self.get_config()!r})"
+            )
+        self.best = float(state["best"])
+        self.wait = validate_int("state['wait']", state["wait"], 0)
+        self.best_epoch = state["best_epoch"]
+        self.best_weights = state["best_weights"]
+        self.best_masks = state["best_masks"]
+
+    def _publish(self) -> None:
+        states = getattr(self.model, "callback_states", None)
+        if isinstance(states, dict):
+            states[self.state_key] = self.state_dict()
+
+    # ------------------------------------------------------------------ hooks
     def on_train_begin(self, logs: Logs | None = None) -> None:
-        self.best, self.wait, self.stopped_epoch = math.inf, 0, None
+        states = getattr(self.model, "callback_states", None) or {}
+        saved = states.get(self.state_key)
+        start = self.params.get("initial_epoch", 0)
+        continues = (
+            saved is not None
+            and start > 0
+            and start == getattr(self.model, "epoch", None)
+            and not saved.get("stopped")
+            and saved.get("config") == self.get_config()
+        )
+        if saved is not None and continues:
+            self.load_state_dict(saved)
+        else:
+            self.best, self.wait, self.best_epoch = math.inf, 0, None
+            self.best_weights = self.best_masks = None
+        self.stopped_epoch = None
+        self._publish()
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         if not logs or self.monitor not in logs:
@@ -234,16 +327,34 @@ class EarlyStopping(Callback):
             )
         value = self._sign * float(logs[self.monitor])
         if value < self.best - self.min_delta:
-            self.best, self.wait = value, 0
+            self.best, self.wait, self.best_epoch = value, 0, epoch
             if self.restore_best_weights:
-                self.best_weights = [w.copy() for w in self.model.get_weights()]
+                self.best_weights = self.model.get_weights()  # copies
+                self.best_masks = self._pruner_masks()
+        else:
+            self.wait += 1
+            if self.wait > self.patience:
+                self.stopped_epoch = epoch
+                self.model.stop_training = True
+                if self.restore_best_weights and self.best_weights is not None:
+                    self.model.set_weights(self.best_weights)
+                    self._restore_masks()
+        self._publish()
+
+    def _pruner_masks(self) -> dict[str, np.ndarray] | None:
+        # By duck typing (nn does not import prune): a pruner's public state.
+        pruner = getattr(self.model, "pruner", None)
+        if pruner is None or not hasattr(pruner, "state_dict"):
+            return None
+        return dict(pruner.state_dict()["masks"])
+
+    def _restore_masks(self) -> None:
+        pruner = getattr(self.model, "pruner", None)
+        if pruner is None or self.best_masks is None:
             return
-        self.wait += 1
-        if self.wait > self.patience:
-            self.stopped_epoch = epoch
-            self.model.stop_training = True
-            if self.restore_best_weights and self.best_weights is not None:
-                self.model.set_weights(self.best_weights)
+        state = dict(pruner.state_dict())
+        state["masks"] = self.best_masks  # the best epoch's; step and schedule kept
+        pruner.load_state_dict(state)
 
 
 class TerminateOnNaN(Callback):

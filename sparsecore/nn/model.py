@@ -18,6 +18,7 @@ import numpy as np
 
 from sparsecore._checks import (
     cast_finite,
+    finite_norm,
     is_int,
     validate_array,
     validate_bool,
@@ -77,11 +78,17 @@ class _MetricTotals:
         }
 
 
-class NonFiniteLossError(FloatingPointError):
-    """The loss or a gradient became NaN or infinite during ``fit``.
+def _quiet(check_finite: bool) -> contextlib.AbstractContextManager[Any]:
+    """NumPy's overflow warnings off when the finiteness checks report them."""
+    return np.errstate(**_QUIET) if check_finite else contextlib.nullcontext()
 
-    Raised before the optimizer step, so the weights are those of the last
-    step whose loss and gradients were finite.
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss, a gradient or an update became NaN or infinite during ``fit``.
+
+    Raised before the optimizer changes any weight, so the weights are those
+    of the last step whose loss, gradients and update were finite. (The
+    optimizer's slots, e.g. Adam's moments, may have taken the failed step.)
     """
 
 
@@ -123,6 +130,15 @@ class Sequential:
     epoch : int
         Epochs completed so far (set just before ``on_epoch_end``): the
         `initial_epoch` to continue from.
+    history : History or None
+        The record of every epoch of every ``fit`` of this model (and of the
+        run a checkpoint continues): what ``model.save`` keeps. Each ``fit``
+        also returns a History of its own epochs only.
+    callback_states : dict of str to dict
+        State of callbacks that change the course of a run (EarlyStopping's
+        best value, wait and best weights; ModelCheckpoint's best value), by
+        callback; saved in checkpoints, so that a resumed run stops and saves
+        where the uninterrupted one would.
     """
 
     def __init__(
@@ -158,6 +174,7 @@ class Sequential:
         self.history: History | None = None
         self.fit_seed: int | None = None
         self.epoch = 0
+        self.callback_states: dict[str, dict[str, Any]] = {}
         rng = np.random.default_rng(seed)
         counts: dict[str, int] = {}
         width = self.input_dim
@@ -487,10 +504,12 @@ class Sequential:
             Epoch to start from, to continue an earlier run (a model loaded
             with :func:`sparsecore.load_model` has it in ``model.epoch``).
         check_finite : bool, default=True
-            Raise :class:`NonFiniteLossError` (naming epoch and step) when a loss
-            or gradient is NaN or infinite, before the optimizer step; NumPy's
-            overflow warnings inside forward/backward are then silenced, as the
-            error reports them.
+            Raise :class:`NonFiniteLossError` (naming epoch and step) when a
+            loss, a gradient or an update is NaN or infinite (or so large that
+            it would overflow), before the optimizer changes any weight, and
+            when the validation loss is not finite; refuse to start from
+            non-finite weights. NumPy's overflow warnings inside
+            forward/backward are then silenced, as the error reports them.
         sample_weight : ndarray of shape (n_samples,), optional
             Weights in [0, inf) that multiply each sample's loss; a batch's loss
             is ``sum_i w_i l_i / batch_size`` (Keras' ``sum_over_batch_size``),
@@ -505,7 +524,16 @@ class Sequential:
         -------
         History
             ``history.history["loss"]`` (and every metric, ``"val_*"``), one
-            float per epoch run.
+            float per epoch of this ``fit``. ``model.history`` keeps every
+            epoch of every ``fit``.
+
+        Raises
+        ------
+        NonFiniteLossError
+            See `check_finite`.
+        ValueError
+            If an argument is invalid, or (with `check_finite`) a weight is
+            not finite before training.
         """
         loss_fn, optimizer = self._require_compiled()
         epochs = validate_int("epochs", epochs, 0)
@@ -544,10 +572,21 @@ class Sequential:
             seed = int(entropy) % 2**63  # type: ignore[arg-type]  # an int here
         self.fit_seed = validate_int("seed", seed, 0)
 
+        if check_finite:
+            for name, w in self.weights().items():
+                if not np.isfinite(w).all():
+                    raise ValueError(
+                        f"weights must be finite before fit; {name} holds NaN or inf"
+                    )
+
         n = x.shape[0]
         steps = math.ceil(n / batch_size)
         history = History()
-        extra: list[Callback] = [history] + ([ProgressLogger()] if verbose else [])
+        # model.history is the record of every fit: this one's epochs are added.
+        if self.history is None:
+            self.history = History()
+        extra: list[Callback] = [history, self.history]
+        extra += [ProgressLogger()] if verbose else []
         user = list(callbacks or [])
         if self.pruner is not None and not any(cb is self.pruner for cb in user):
             # an attached pruner (e.g. restored by load_model) keeps pruning: a
@@ -567,7 +606,6 @@ class Sequential:
         )
         optimizer.build(self.weights())
         self.stop_training = False
-        self.history = history
         cbs.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
@@ -593,8 +631,16 @@ class Sequential:
             if tracker is not None:
                 logs.update(tracker.result())
             if val is not None:
-                scores = self._evaluate_arrays(*val, _PREDICT_CHUNK)
+                with _quiet(check_finite):
+                    scores = self._evaluate_arrays(*val, _PREDICT_CHUNK)
                 logs.update({f"val_{k}": v for k, v in scores.items()})
+                if check_finite and not math.isfinite(logs["val_loss"]):
+                    raise NonFiniteLossError(
+                        f"val_loss became {logs['val_loss']} at epoch {epoch + 1} "
+                        "(the training loss and weights are finite: the model "
+                        "overflows on the validation data); pass "
+                        "check_finite=False to record it anyway"
+                    )
             self.epoch = epoch + 1
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
@@ -622,7 +668,7 @@ class Sequential:
         weighted = {} if wb is None else {"sample_weight": wb}
         # With check_finite the error below reports an overflow; without it,
         # NumPy's warnings are the only signal, so they are left alone.
-        with np.errstate(**_QUIET) if check_finite else contextlib.nullcontext():
+        with _quiet(check_finite):
             pred = self.forward(xb)
             batch_loss = loss_fn.value(yb, pred, **weighted)
             where = f"at epoch {epoch + 1}, step {batch + 1}"
@@ -634,17 +680,25 @@ class Sequential:
                 )
             self.backward(loss_fn.gradient(yb, pred, **weighted), need_grad_in=False)
             grads = self.gradients()
-            # A sum is finite iff every term is (barring float overflow, itself
-            # a sign of divergence) and, unlike isfinite, allocates nothing.
-            if check_finite and not all(math.isfinite(g.sum()) for g in grads.values()):
+            # A finite sum of squares (one dot product, the cheapest pass, no
+            # allocation) means every entry is finite and below sqrt(max), so
+            # that Adam's g * g cannot overflow either.
+            if check_finite and not all(finite_norm(g) for g in grads.values()):
                 raise NonFiniteLossError(
-                    f"a gradient became NaN or inf {where}; the weights are those "
+                    f"a gradient became NaN or inf {where} (or so large that its "
+                    f"square overflows {self.dtype.name}); the weights are those "
                     "of the last finite step."
                 )
             if tracker is not None:
                 tracker.update(yb, pred, wb)
         cbs.on_before_optimizer_step()
-        optimizer.apply(self.weights(), grads)
+        if not optimizer.apply(self.weights(), grads, check_finite=check_finite):
+            raise NonFiniteLossError(
+                f"the optimizer step {where} would make the weights NaN or inf "
+                f"(a step or weight beyond sqrt of the {self.dtype.name} maximum); "
+                "it was not applied: the weights are those of the last finite "
+                "step. Lower the learning rate or check the data."
+            )
         cbs.on_after_optimizer_step()
         return batch_loss
 

@@ -10,6 +10,19 @@ so a step allocates nothing of parameter size.
 :class:`~sparsecore.nn.learning_rate.LearningRateSchedule` or any function
 ``step -> float``): each update uses ``learning_rate(iterations)``, the count of
 updates before it, as Keras does (see :mod:`sparsecore.nn.learning_rate`).
+
+An update has two phases: every weight's step is computed into its scratch
+array (the slots take the step), then the steps are applied to the weights.
+With ``apply(..., check_finite=True)`` (what ``fit`` does) the step and the
+weight of every array are checked in between (:func:`finite_norm`: one dot
+product each), and nothing is applied if any is not finite or so large that
+the sum could overflow, so the weights are never made non-finite.
+
+Hyperparameters are bounded so that every update stays finite in float32:
+``learning_rate`` in (0, 1e6] (a schedule's values in [0, 1e6]), Adam's
+``epsilon`` at least float32's smallest normal number (a smaller one rounds
+to 0 in float32 and divides 0 by 0 wherever the gradient is 0, as at pruned
+weights), ``weight_decay`` in [0, 1e6].
 """
 
 from __future__ import annotations
@@ -21,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from sparsecore._checks import (
+    finite_norm,
     is_real,
     validate_bool,
     validate_choice,
@@ -29,7 +43,24 @@ from sparsecore._checks import (
 )
 from sparsecore.nn.learning_rate import LearningRateSchedule, deserialize, serialize
 
-__all__ = ["OPTIMIZERS", "SGD", "Adam", "AdamW", "Optimizer", "get_optimizer"]
+__all__ = [
+    "MAX_LEARNING_RATE",
+    "MIN_EPSILON",
+    "OPTIMIZERS",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "Optimizer",
+    "get_optimizer",
+]
+
+#: The largest learning rate (and weight decay) accepted: far beyond any
+#: useful value, and small enough that ``lr * g`` stays finite in float32 for
+#: every gradient the finiteness checks of ``fit`` let through.
+MAX_LEARNING_RATE = 1e6
+#: The smallest Adam ``epsilon``: float32's smallest normal number, so that
+#: ``sqrt(v) + epsilon`` is never 0 in float32.
+MIN_EPSILON = float(np.finfo(np.float32).tiny)
 
 
 class Optimizer:
@@ -53,7 +84,12 @@ class Optimizer:
             self.learning_rate: Any = learning_rate
         else:
             self.learning_rate = validate_float(
-                "learning_rate", learning_rate, 0.0, low_open=True
+                "learning_rate",
+                learning_rate,
+                0.0,
+                MAX_LEARNING_RATE,
+                low_open=True,
+                high_open=False,
             )
         # The learning rate of the update in progress (set by apply).
         self._lr = self.learning_rate if not callable(learning_rate) else math.nan
@@ -70,14 +106,48 @@ class Optimizer:
                 self._scratch[name] = np.empty_like(w)
 
     def apply(
-        self, weights: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]
-    ) -> None:
-        """Update every weight from its gradient. This is an *in place* operation."""
+        self,
+        weights: Mapping[str, np.ndarray],
+        grads: Mapping[str, np.ndarray],
+        *,
+        check_finite: bool = False,
+    ) -> bool:
+        """Update every weight from its gradient. This is an *in place* operation.
+
+        Parameters
+        ----------
+        weights, grads : Mapping[str, ndarray]
+            Live weights and their gradients, by name.
+        check_finite : bool, default=False
+            Before changing any weight, check that every weight and every
+            step has a finite sum of squares (:func:`finite_norm`), which
+            guarantees finite new weights.
+
+        Returns
+        -------
+        bool
+            True when the update was applied. False (only with
+            `check_finite`) when a step or a weight is NaN, infinite or beyond
+            ``sqrt(max)`` of its dtype (about 1.8e19 in float32): then no
+            weight has changed and `iterations` is as before, but the slots
+            (momentum, Adam's moments) have taken the step.
+        """
         self.build(weights)
         self._lr = self.current_learning_rate()
         self.iterations += 1
+        pending = []
         for name, w in weights.items():
-            self._update(w, grads[name], self.state[name], self._scratch[name])
+            tmp = self._scratch[name]
+            parts = self._step(w, grads[name], self.state[name], tmp)
+            pending.append((w, self.state[name], tmp, parts))
+        if check_finite and not all(
+            finite_norm(a) for w, _, _, parts in pending for a in (w, *parts)
+        ):
+            self.iterations -= 1
+            return False
+        for w, slots, tmp, _ in pending:
+            self._commit(w, slots, tmp)
+        return True
 
     def current_learning_rate(self) -> float:
         """The learning rate of the next update: ``learning_rate(iterations)``.
@@ -85,7 +155,8 @@ class Optimizer:
         Raises
         ------
         ValueError
-            If a schedule returns something other than a finite float >= 0.
+            If a schedule returns something other than a finite float in
+            [0, 1e6].
         """
         if not callable(self.learning_rate):
             return float(self.learning_rate)
@@ -98,16 +169,33 @@ class Optimizer:
                 f"learning_rate({self.iterations}) must return a finite float in "
                 f"[0, inf); got {value!r}"
             )
+        if lr > MAX_LEARNING_RATE:  # as a constant learning rate
+            raise ValueError(
+                f"learning_rate({self.iterations}) must return a float in "
+                f"[0, 1e6]; got {value!r}"
+            )
         return lr
 
-    def _update(
+    def _step(
         self,
         w: np.ndarray,
         g: np.ndarray,
         slots: dict[str, np.ndarray],
         tmp: np.ndarray,
-    ) -> None:
+    ) -> tuple[np.ndarray, ...]:
+        """Compute the step (into `tmp`, the slots); return what bounds it.
+
+        The weight is not changed. The returned arrays bound the change
+        :meth:`_commit` will make: if each has a finite :func:`finite_norm`
+        and so has the weight, the new weight is finite.
+        """
         raise NotImplementedError
+
+    def _commit(
+        self, w: np.ndarray, slots: dict[str, np.ndarray], tmp: np.ndarray
+    ) -> None:
+        """Apply the step :meth:`_step` left in `tmp` (default ``w -= tmp``)."""
+        w -= tmp
 
     def _learning_rate_config(self) -> Any:
         # A schedule as {"class_name", "config"} (what a checkpoint stores); a
@@ -139,7 +227,7 @@ class SGD(Optimizer):
     Parameters
     ----------
     learning_rate : float or callable, default=0.01
-        In (0, inf), or a schedule of the step.
+        In (0, 1e6], or a schedule of the step.
     momentum : float, default=0.0
         In [0, 1).
     nesterov : bool, default=False
@@ -159,21 +247,29 @@ class SGD(Optimizer):
         self.nesterov = validate_bool("nesterov", nesterov)
         self.slot_names = ("momentum",) if self.momentum > 0 else ()
 
-    def _update(
+    def _step(
         self,
         w: np.ndarray,
         g: np.ndarray,
         slots: dict[str, np.ndarray],
         tmp: np.ndarray,
-    ) -> None:
+    ) -> tuple[np.ndarray, ...]:
         np.multiply(g, self._lr, out=tmp)  # tmp = lr * g
+        if not self.slot_names:
+            return (tmp,)
+        v = slots["momentum"]
+        v *= self.momentum
+        v -= tmp  # v = m * v - lr * g
+        return (tmp, v) if self.nesterov else (v,)
+
+    def _commit(
+        self, w: np.ndarray, slots: dict[str, np.ndarray], tmp: np.ndarray
+    ) -> None:
         if not self.slot_names:
             w -= tmp
             return
         v = slots["momentum"]
-        v *= self.momentum
-        v -= tmp
-        if self.nesterov:
+        if self.nesterov:  # w += m * v - lr * g
             w -= tmp
             np.multiply(v, self.momentum, out=tmp)
             w += tmp
@@ -194,11 +290,13 @@ class Adam(Optimizer):
     Parameters
     ----------
     learning_rate : float or callable, default=1e-3
-        In (0, inf), or a schedule of the step.
+        In (0, 1e6], or a schedule of the step.
     beta_1, beta_2 : float, default=0.9, 0.999
         In [0, 1).
     epsilon : float, default=1e-7
-        Added to ``sqrt(v)``, not to the bias-corrected ``sqrt(v_hat)``.
+        Added to ``sqrt(v)``, not to the bias-corrected ``sqrt(v_hat)``. At
+        least :data:`MIN_EPSILON` (1.18e-38, float32's smallest normal
+        number): 0 would divide 0 by 0 wherever the gradient is 0.
 
     Notes
     -----
@@ -229,19 +327,19 @@ class Adam(Optimizer):
         super().__init__(learning_rate)
         self.beta_1 = validate_float("beta_1", beta_1, 0.0, 1.0)
         self.beta_2 = validate_float("beta_2", beta_2, 0.0, 1.0)
-        self.epsilon = validate_float("epsilon", epsilon, 0.0)
+        self.epsilon = validate_float("epsilon", epsilon, MIN_EPSILON)
 
     def _step_size(self) -> float:
         t = self.iterations
         return self._lr * np.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
 
-    def _update(
+    def _step(
         self,
         w: np.ndarray,
         g: np.ndarray,
         slots: dict[str, np.ndarray],
         tmp: np.ndarray,
-    ) -> None:
+    ) -> tuple[np.ndarray, ...]:
         m, v = slots["m"], slots["v"]
         np.subtract(g, m, out=tmp)
         tmp *= 1 - self.beta_1
@@ -253,8 +351,8 @@ class Adam(Optimizer):
         np.sqrt(v, out=tmp)
         tmp += self.epsilon
         np.divide(m, tmp, out=tmp)
-        tmp *= self._step_size()
-        w -= tmp
+        tmp *= self._step_size()  # the weight moves by -tmp
+        return (tmp,)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -271,7 +369,8 @@ class AdamW(Adam):
     Parameters
     ----------
     weight_decay : float, default=0.004
-        Keras' default. Before the Adam step, ``w -= lr * weight_decay * w``.
+        Keras' default, in [0, 1e6]. Before the Adam step,
+        ``w -= lr * weight_decay * w``.
     learning_rate, beta_1, beta_2, epsilon
         As :class:`Adam`.
     """
@@ -285,18 +384,19 @@ class AdamW(Adam):
         epsilon: float = 1e-7,
     ) -> None:
         super().__init__(learning_rate, beta_1, beta_2, epsilon)
-        self.weight_decay = validate_float("weight_decay", weight_decay, 0.0)
+        self.weight_decay = validate_float(
+            "weight_decay", weight_decay, 0.0, MAX_LEARNING_RATE, high_open=False
+        )
 
-    def _update(
-        self,
-        w: np.ndarray,
-        g: np.ndarray,
-        slots: dict[str, np.ndarray],
-        tmp: np.ndarray,
+    def _commit(
+        self, w: np.ndarray, slots: dict[str, np.ndarray], tmp: np.ndarray
     ) -> None:
+        # The Adam step does not read w, so decaying w here, after it was
+        # computed, gives the same bits as decaying first. |1 - lr * wd| is at
+        # most 1e12, so a weight below sqrt(max) stays finite.
         if self.weight_decay:
             w *= 1 - self._lr * self.weight_decay
-        super()._update(w, g, slots, tmp)
+        w -= tmp
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "weight_decay": self.weight_decay}

@@ -34,6 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 from sparsecore._checks import validate_float, validate_int, validate_sparsity
 
 __all__ = [
+    "MAX_STEP",
     "SCHEDULES",
     "ConstantSparsity",
     "PolynomialDecay",
@@ -44,30 +45,41 @@ __all__ = [
 ]
 
 
+#: The largest step a schedule takes (``begin_step``, ``end_step``,
+#: ``frequency``, the step it is called with): steps are computed in int64,
+#: and ``t - begin_step`` must not overflow for any two steps in range; no
+#: training run comes near it (2**62 steps of 1 ns is 146 years).
+MAX_STEP = 2**62
+
+
 def _validate_step(
     begin_step: Any, end_step: Any, frequency: Any, allow_negative_1: bool
 ) -> tuple[int, int, int]:
-    """Check the step arguments as tfmot's ``PruningSchedule._validate_step``."""
+    """Check the step arguments as tfmot's ``PruningSchedule._validate_step``.
+
+    Also bounded above by :data:`MAX_STEP` (tfmot computes steps in int64
+    and fails on larger ones).
+    """
     begin_step = validate_int("begin_step", begin_step)
     end_step = validate_int("end_step", end_step)
     frequency = validate_int("frequency", frequency)
-    if begin_step < 0:
-        raise ValueError(f"begin_step must be an int in [0, inf); got {begin_step!r}")
+    if not 0 <= begin_step <= MAX_STEP:
+        raise ValueError(f"begin_step must be an int in [0, 2**62]; got {begin_step!r}")
     if end_step == -1 and not allow_negative_1:
         # PolynomialDecay needs an end to decay towards.
         raise ValueError(
-            f"end_step must be an int in [begin_step, inf) = [{begin_step}, inf); "
-            "got -1 (end_step=-1, prune forever, is only allowed for "
+            f"end_step must be an int in [begin_step, 2**62] = [{begin_step}, "
+            "2**62]; got -1 (end_step=-1, prune forever, is only allowed for "
             "ConstantSparsity)"
         )
-    if end_step != -1 and end_step < begin_step:
+    if end_step != -1 and not begin_step <= end_step <= MAX_STEP:
         allowed = "-1 or " if allow_negative_1 else ""
         raise ValueError(
-            f"end_step must be {allowed}an int in [begin_step, inf) = "
-            f"[{begin_step}, inf); got {end_step!r}"
+            f"end_step must be {allowed}an int in [begin_step, 2**62] = "
+            f"[{begin_step}, 2**62]; got {end_step!r}"
         )
-    if frequency <= 0:
-        raise ValueError(f"frequency must be an int in [1, inf); got {frequency!r}")
+    if not 1 <= frequency <= MAX_STEP:
+        raise ValueError(f"frequency must be an int in [1, 2**62]; got {frequency!r}")
     return begin_step, end_step, frequency
 
 
@@ -137,6 +149,8 @@ class PruningSchedule(abc.ABC):
             step = operator.index(step)
         except TypeError:
             raise TypeError(f"step must be an int; got {step!r}") from None
+        if not -MAX_STEP <= step <= MAX_STEP:
+            raise ValueError(f"step must be an int in [-2**62, 2**62]; got {step!r}")
         # A 1-element array takes the same ufunc loops as a long one.
         arr = np.array([step], dtype=np.int64)
         return bool(self.should_prune_at(arr)[0]), float(self.sparsity_at(arr)[0])
@@ -232,11 +246,11 @@ class ConstantSparsity(PruningSchedule):
     target_sparsity : float
         In [0, 1).
     begin_step : int
-        In [0, inf).
+        In [0, 2**62].
     end_step : int, default=-1
-        -1 (prune until training ends) or an int in [begin_step, inf).
+        -1 (prune until training ends) or an int in [begin_step, 2**62].
     frequency : int, default=100
-        In [1, inf).
+        In [1, 2**62].
 
     Raises
     ------
@@ -287,15 +301,16 @@ class PolynomialDecay(PruningSchedule):
     initial_sparsity : float
         Sparsity at `begin_step`, in [0, 1).
     final_sparsity : float
-        Sparsity from `end_step` on, in [0, 1).
+        Sparsity from `end_step` on, in [initial_sparsity, 1): the schedule
+        never lowers the sparsity.
     begin_step : int
-        In [0, inf).
+        In [0, 2**62].
     end_step : int
-        In [begin_step, inf); -1 is not allowed (the decay needs an end).
+        In [begin_step, 2**62]; -1 is not allowed (the decay needs an end).
     power : float, default=3
         Exponent of the decay, in [0, inf).
     frequency : int, default=100
-        In [1, inf).
+        In [1, 2**62].
 
     Raises
     ------
@@ -318,7 +333,11 @@ class PolynomialDecay(PruningSchedule):
     ``p = 1`` at ``t >= begin_step`` and ``p = 0`` before, so the schedule is a
     step from `initial_sparsity` to `final_sparsity` and never NaN.
     tfmot accepts a negative `power`, which gives inf or NaN at `end_step`;
-    sparsecore rejects it.
+    sparsecore rejects it. tfmot also accepts ``final_sparsity <
+    initial_sparsity``; sparsecore rejects it: with strict masks (the
+    default) a pruned weight never comes back, so the masks could not follow
+    a falling sparsity, and a run would end with layers at different
+    sparsities than the schedule reports.
 
     References
     ----------
@@ -348,6 +367,13 @@ class PolynomialDecay(PruningSchedule):
         )
         self.initial_sparsity = validate_sparsity("initial_sparsity", initial_sparsity)
         self.final_sparsity = validate_sparsity("final_sparsity", final_sparsity)
+        if self.final_sparsity < self.initial_sparsity:
+            raise ValueError(
+                "final_sparsity must be a float in [initial_sparsity, 1) = "
+                f"[{self.initial_sparsity!r}, 1); got {final_sparsity!r} (the "
+                "schedule never lowers the sparsity: pruned weights do not "
+                "come back)"
+            )
         validate_float("power", power, 0.0)
         # Keep an int power an int, so get_config round-trips it exactly.
         self.power: float = (

@@ -121,6 +121,29 @@ def _check_int(r: NpzArchive, field: str, v: Any, lo: int, hi: int = _MAX_DIM) -
     return int(v)
 
 
+def _check_alpha(r: NpzArchive, field: str, alpha: Any, dtype: str) -> None:
+    """A leaky-ReLU slope: a number finite *in the model's dtype*.
+
+    ``float(10**400)`` overflows, and ``1e308`` is finite in float64 but
+    infinite once cast to float32 (every negative input would become -inf).
+    """
+    limit = float(np.finfo(dtype).max)
+    ok = isinstance(alpha, (int, float)) and not isinstance(alpha, bool)
+    if ok:
+        try:
+            value = float(alpha)
+        except OverflowError:  # an int beyond the float range
+            ok = False
+        else:
+            ok = math.isfinite(value) and abs(value) <= limit
+    if not ok:
+        r.fail(
+            field,
+            f"must be a finite number in {dtype} (|alpha| <= {limit:.4g}); "
+            f"got {alpha!r:.80}",
+        )
+
+
 def _read_header(r: NpzArchive) -> dict[str, Any]:
     if "header" not in r.members:
         r.fail("header", "missing member (not a sparsecore model file?)")
@@ -171,13 +194,9 @@ def _read_header(r: NpzArchive) -> dict[str, Any]:
                 field + ".activation",
                 f"must be one of {list(ACTIVATION_NAMES)}; got {lay['activation']!r}",
             )
-        alpha = lay["alpha"]
-        if (
-            isinstance(alpha, bool)
-            or not isinstance(alpha, (int, float))
-            or not math.isfinite(alpha)
-        ):
-            r.fail(field + ".alpha", f"must be a finite number; got {alpha!r}")
+        if lay["activation"] == "softmax" and n_out == 0:
+            r.fail(field + ".n_out", "a softmax layer needs at least 1 unit; got 0")
+        _check_alpha(r, field + ".alpha", lay["alpha"], header["dtype"])
         orig = lay["original_shape"]
         if not (isinstance(orig, list) and len(orig) == 2):
             r.fail(field + ".original_shape", f"must be [n_in, n_out]; got {orig!r}")
@@ -203,14 +222,14 @@ def load_sparse_model(
         For any problem with the file's content (message: file, field,
         problem), including unreadable, truncated or non-zip files.
     FileNotFoundError
-        If ``path`` does not exist. (PermissionError also propagates: the
-        file may be fine.)
+        If ``path`` does not exist.
+    PermissionError
+        If it may not be read (the file itself may be fine).
     """
     path = os.fspath(path)
-    # Only these propagate; any other OSError from opening (a directory, ...)
-    # is a SparseFormatError, as documented above.
-    passthrough = (FileNotFoundError, PermissionError)
-    with open_npz(path, SparseFormatError, passthrough=passthrough) as r:
+    # Only FileNotFoundError and PermissionError propagate; any other problem
+    # with the path (a directory, a FIFO, ...) is a SparseFormatError.
+    with open_npz(path, SparseFormatError) as r:
         return _load_npz(r)
 
 

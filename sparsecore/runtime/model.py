@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._checks import validate_bool, validate_choice, validate_int
+from ._checks import validate_bool, validate_choice, validate_int, validate_samples
 from ._text import format_table
 from .activations import ACTIVATION_FUNCTIONS, ACTIVATION_NAMES, validate_activation
 from .compact import compact_layers
@@ -554,7 +554,9 @@ class SparseModel:
         Parameters
         ----------
         x : array_like of shape (n_samples, n_in) or (n_in,)
-            Cast to the model's dtype. A 1-D ``x`` is one sample.
+            Bool, int or float, cast to the model's dtype. A 1-D ``x`` is one
+            sample (its length must be ``n_in``); ``(0, n_in)`` gives
+            ``(0, n_out)``.
         batch_size : int, optional
             Samples per internal chunk (bounds the memory of the activations);
             default 1024.
@@ -566,19 +568,16 @@ class SparseModel:
 
         Raises
         ------
+        TypeError
+            If ``x`` is not a real numeric array (strings, objects, complex).
         ValueError
-            If ``x`` does not have ``n_in`` features.
+            If ``x`` does not have ``n_in`` features, has no sample, or holds
+            NaN, inf or values that overflow the model's dtype (the checks of
+            ``Sequential.predict``).
         """
-        x = np.asarray(x)
-        single = x.ndim == 1
-        if single:
-            x = x[None, :]
-        if x.ndim != 2 or x.shape[1] != self.input_dim:
-            raise ValueError(
-                f"x must have shape (n_samples, {self.input_dim}); got {x.shape}"
-            )
-        if x.dtype.kind not in "biuf":
-            raise TypeError(f"x must be numeric; got dtype {x.dtype}")
+        x, single = validate_samples(
+            "x", x, self.input_dim, self.dtype, allow_empty=True
+        )
         if batch_size is None:
             chunk = _DEFAULT_CHUNK
         else:

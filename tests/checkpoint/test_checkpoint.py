@@ -169,7 +169,7 @@ def test_file_is_a_plain_npz_without_pickle(tmp_path):
         header = json.loads(str(f["header"]))
         names = set(f.files)
         assert f["pruner/masks/dense_1/kernel"].dtype == np.bool_
-    assert header["format"] == FORMAT_NAME and header["version"] == 1
+    assert header["format"] == FORMAT_NAME and header["version"] == 2
     assert header["epoch"] == 1 and header["compile"]["optimizer"]["iterations"] == 3
     assert {"weights/dense_0/kernel", "optimizer/dense_2/bias/v"} <= names
     assert "weights/dense_1/bias" not in names  # use_bias=False
@@ -566,7 +566,7 @@ BAD = {
     ),
     "mask byte 2": (
         lambda a: _set(a, MASK, (a[MASK].view(np.uint8) * 2).view(bool)),
-        "only 0 .pruned. and 1 .kept. bytes",
+        "only 0 .False. and 1 .True. bytes",
     ),
     "header not str": (lambda a: _set(a, "header", np.zeros(3)), "0-d str array"),
     "header not json": (lambda a: _set(a, "header", np.array("{nope")), "invalid JSON"),
@@ -580,8 +580,8 @@ BAD = {
         "header.format: must be 'sparsecore.Checkpoint'",
     ),
     "version": (
-        lambda a: _with_header(a, lambda h: h.update(version=2)),
-        "header.version: unsupported version 2",
+        lambda a: _with_header(a, lambda h: h.update(version=3)),
+        "header.version: unsupported version 3",
     ),
     "unknown field": (
         lambda a: _with_header(a, lambda h: h.update(extra=1)),
@@ -651,11 +651,11 @@ BAD = {
     ),
     "history str": (
         lambda a: _with_header(a, lambda h: h["history"]["history"].update(loss=["x"])),
-        "must hold only numbers",
+        r"header.history.history\['loss'\]: must be a number; got 'x'",
     ),
     "pruner step": (
         lambda a: _with_header(a, lambda h: h["pruner"]["state"].update(step=-3)),
-        "header.pruner.state: invalid pruner state",
+        r"header.pruner.state.step: must be an int in \[0, 4611686018427387904\]",
     ),
     "pruner schedule": (
         lambda a: _with_header(
@@ -814,3 +814,397 @@ def test_duplicate_member_refused(tmp_path, good_arrays):
                 zf.writestr(name, data)
     with pytest.raises(CheckpointFormatError, match="duplicate member"):
         load_model(path)
+
+
+# ---------------------------------------------------------------- issue 10
+def _pruner_cfg(h):
+    return h["pruner"]["state"]["config"]
+
+
+def _schedule_cfg(h):
+    return _pruner_cfg(h)["schedule"]["config"]
+
+
+BAD_RANGES = {
+    "history 10**400": (
+        lambda a: _with_header(
+            a, lambda h: h["history"]["history"]["loss"].__setitem__(0, 10**400)
+        ),
+        r"header.history.history\['loss'\]: must be a number; got 1000",
+    ),
+    "pruner step 2**63-1": (
+        lambda a: _with_header(
+            a, lambda h: h["pruner"]["state"].update(step=2**63 - 1)
+        ),
+        r"header.pruner.state.step: must be an int in \[0, 4611686018427387904\]",
+    ),
+    "pruner step 2**63": (
+        lambda a: _with_header(a, lambda h: h["pruner"]["state"].update(step=2**63)),
+        "header.pruner.state.step: must be an int",
+    ),
+    "begin_step 2**70": (
+        lambda a: _with_header(a, lambda h: _schedule_cfg(h).update(begin_step=2**70)),
+        r"invalid pruner state .*begin_step must be an int in \[0, 2\*\*62\]",
+    ),
+    "end_step 2**64": (
+        lambda a: _with_header(a, lambda h: _schedule_cfg(h).update(end_step=2**64)),
+        r"invalid pruner state .*end_step must be an int in \[begin_step, 2\*\*62\]",
+    ),
+    "frequency 2**70": (
+        lambda a: _with_header(a, lambda h: _schedule_cfg(h).update(frequency=2**70)),
+        r"invalid pruner state .*frequency must be an int in \[1, 2\*\*62\]",
+    ),
+    "falling schedule": (
+        lambda a: _with_header(
+            a, lambda h: _schedule_cfg(h).update(initial_sparsity=0.9)
+        ),
+        "final_sparsity must be a float in .initial_sparsity, 1.",
+    ),
+    "adam epsilon 0": (
+        lambda a: _with_header(
+            a, lambda h: h["compile"]["optimizer"]["config"].update(epsilon=0.0)
+        ),
+        r"optimizer.config: invalid Adam config \(epsilon must be a float in",
+    ),
+    "learning rate 1e308": (
+        lambda a: _with_header(
+            a, lambda h: h["compile"]["optimizer"]["config"].update(learning_rate=1e308)
+        ),
+        r"optimizer.config: holds 1e\+308, which is not finite in float32",
+    ),
+    "learning rate 1e10": (
+        lambda a: _with_header(
+            a, lambda h: h["compile"]["optimizer"]["config"].update(learning_rate=1e10)
+        ),
+        r"invalid Adam config \(learning_rate must be a float in \(0, 1e\+06\]",
+    ),
+    "leaky alpha 1e308 in float32": (
+        lambda a: _with_header(
+            a, lambda h: h["model"]["layers"][1]["config"].update(alpha=1e308)
+        ),
+        r"layers\[1\].config: holds 1e\+308, which is not finite in float32",
+    ),
+    "config int 10**400": (
+        lambda a: _with_header(
+            a, lambda h: h["model"]["layers"][1]["config"].update(alpha=10**400)
+        ),
+        "which is not finite in float32",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RANGES))
+def test_values_a_further_fit_cannot_use_are_refused(tmp_path, good_arrays, case):
+    mutate, match = BAD_RANGES[case]
+    path = tmp_path / "bad.npz"
+    atomic_savez(path, mutate(dict(good_arrays)))
+    with pytest.raises(CheckpointFormatError, match=match):
+        load_model(path)
+
+
+def test_limits_themselves_load_and_train(tmp_path, good_arrays):
+    # The largest accepted values: a loaded checkpoint can always train.
+    def edit(h):
+        h["pruner"]["state"]["step"] = 2**62 - 100
+        _schedule_cfg(h).update(begin_step=2**62 - 1000, end_step=2**62)
+        h["compile"]["optimizer"]["config"].update(learning_rate=1e-6, epsilon=1.2e-38)
+        h["compile"]["optimizer"]["iterations"] = 2**62 - 100
+        h["epoch"] = 2**40
+
+    path = tmp_path / "edge.npz"
+    atomic_savez(path, _with_header(good_arrays, edit))
+    model = load_model(path)
+    x, y = make_data()
+    fit_quiet(model, x, y, epochs=model.epoch + 1, initial_epoch=model.epoch)
+    assert all(np.isfinite(w).all() for w in model.weights().values())
+    assert model.pruner.step == 2**62 - 100 + 3  # 96 samples, batches of 32
+
+
+def test_huge_block_is_clipped_and_trains(tmp_path, good_arrays):
+    # (2**40, 1) blocks: the first mask would ask for 2**40 x 16 floats.
+    path = tmp_path / "block.npz"
+    atomic_savez(
+        path,
+        _with_header(
+            good_arrays, lambda h: _pruner_cfg(h).update(block_size=[2**40, 1])
+        ),
+    )
+    model = load_model(path)
+    assert model.pruner.block_size == (16, 1)  # the largest pruned kernel: 16 rows
+    fit_quiet(model, *make_data(), epochs=2, initial_epoch=1)
+    assert model.pruner.step == 6
+
+
+def test_version_1_files_still_load(tmp_path, good_arrays):
+    def v1(h):
+        h["version"] = 1
+        del h["callbacks"]
+
+    path = tmp_path / "v1.npz"
+    atomic_savez(path, _with_header(good_arrays, v1))
+    assert load_model(path).callback_states == {}
+    bad = _with_header(good_arrays, lambda h: h.update(version=1))  # keeps callbacks
+    atomic_savez(path, bad)
+    with pytest.raises(CheckpointFormatError, match=r"unknown \['callbacks'\]"):
+        load_model(path)
+
+
+def test_directory_and_fifo_are_format_errors(tmp_path):
+    with pytest.raises(CheckpointFormatError, match="is a directory"):
+        load_model(tmp_path)
+    os.mkfifo(tmp_path / "f.npz")
+    with pytest.raises(CheckpointFormatError, match="FIFO"):
+        load_model(tmp_path / "f.npz")
+
+
+def test_overlapping_entries_bomb_refused(tmp_path, good_arrays):
+    # The 67 KB checkpoint that loaded as a 134 M-parameter model.
+    from tests.runtime.zipcraft import npy, overlapping
+
+    names = ["header.npy"] + [f"weights/dense_{i}/kernel.npy" for i in range(64)]
+    blob = overlapping(names, npy(np.zeros(1 << 16, np.float32)))
+    assert len(blob) < 300_000
+    (tmp_path / "bomb.npz").write_bytes(blob)
+    with pytest.raises(CheckpointFormatError, match="overlaps"):
+        load_model(tmp_path / "bomb.npz")
+
+
+def test_save_refuses_non_finite_and_keeps_the_previous_file(tmp_path):
+    model = make_model()
+    path = tmp_path / "c.npz"
+    model.save(path)
+    before = path.read_bytes()
+    model.weights()["dense_1/kernel"][0, 0] = np.inf
+    with pytest.raises(ValueError, match="weights/dense_1/kernel .* NaN or inf"):
+        model.save(path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["c.npz"]
+
+
+def test_modelcheckpoint_never_replaces_a_good_file_with_a_non_finite_one(tmp_path):
+    # check_finite=False lets a run go on with NaN weights (here from epoch 2
+    # on); the checkpoint of epoch 1 must stay, loadable.
+    class Poison(sc.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                self.model.weights()["dense_0/kernel"][0, 0] = np.nan
+
+    model = make_model()
+    ckpt = ModelCheckpoint(tmp_path / "c.npz")
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning, match="not written"):
+        fit_quiet(
+            model,
+            *make_data(),
+            epochs=4,
+            callbacks=[Poison(), ckpt],
+            check_finite=False,
+        )
+    back = load_model(tmp_path / "c.npz")
+    assert back.epoch == 1 and all(
+        np.isfinite(w).all() for w in back.weights().values()
+    )
+    assert _leftovers(tmp_path) == ["c.npz"]
+
+
+def test_pruned_weights_are_saved_as_zero(tmp_path):
+    # even if something moved them after the last step (tfmot mode, user code)
+    model = make_model()
+    fit_quiet(model, *make_data(), epochs=1, callbacks=[PRUNERS["tfmot"]()])
+    m = model.pruner.masks["dense_0/kernel"]
+    model.weights()["dense_0/kernel"][~m] = 0.5
+    model.save(tmp_path / "c.npz")
+    back = load_model(tmp_path / "c.npz")
+    assert not back.weights()["dense_0/kernel"][~m].any()
+    assert (
+        model.weights()["dense_0/kernel"][~m] == 0.5
+    ).all()  # the live model untouched
+
+
+class FakeVal(sc.Callback):
+    def __init__(self, values):
+        super().__init__()
+        self.values = values
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_loss"] = self.values[epoch]
+
+
+VALS = [1.0, 0.8, 0.9, 0.7, 0.75, 0.72, 0.74, 0.71, 0.73, 0.7, 0.69, 0.9]
+
+
+@pytest.mark.parametrize("restore", [False, True])
+@pytest.mark.parametrize("cut", [3, 5])
+def test_early_stopping_resumed_from_a_checkpoint_stops_at_the_same_epoch(
+    tmp_path, restore, cut
+):
+    x, y = make_data()
+
+    def es():
+        return sc.EarlyStopping(patience=2, restore_best_weights=restore)
+
+    def pruner():
+        return Pruner(PolynomialDecay(0.0, 0.8, 1, 61, frequency=6))
+
+    full = make_model()
+    h = fit_quiet(full, x, y, epochs=12, callbacks=[pruner(), FakeVal(VALS), es()])
+    part = make_model()
+    fit_quiet(part, x, y, epochs=cut, callbacks=[pruner(), FakeVal(VALS), es()])
+    part.save(tmp_path / "c.npz")
+    back = load_model(tmp_path / "c.npz")  # as in a new process: fresh objects
+    again = es()
+    h2 = fit_quiet(
+        back, x, y, epochs=12, initial_epoch=cut, callbacks=[FakeVal(VALS), again]
+    )
+    assert again.stopped_epoch == h.epoch[-1] == h2.epoch[-1] == 6
+    assert back.history.epoch == full.history.epoch  # every epoch kept
+    assert_same_state(full, back)
+
+
+def test_callback_state_round_trips_exactly(tmp_path):
+    x, y = make_data()
+    model = make_model()
+    stopper = sc.EarlyStopping(patience=9, restore_best_weights=True)
+    best = ModelCheckpoint(tmp_path / "best.npz", save_best_only=True)
+    fit_quiet(
+        model,
+        x,
+        y,
+        epochs=3,
+        callbacks=[
+            Pruner(PolynomialDecay(0.0, 0.5, 1, 13, frequency=3)),
+            FakeVal(VALS),
+            stopper,
+            best,
+        ],
+    )
+    model.save(tmp_path / "c.npz")
+    back = load_model(tmp_path / "c.npz")
+    assert back.callback_states.keys() == model.callback_states.keys()
+    for key, st in model.callback_states.items():
+        got = back.callback_states[key]
+        assert {k: v for k, v in got.items() if not k.startswith("best_")} == {
+            k: v for k, v in st.items() if not k.startswith("best_")
+        }
+        for a, b in zip(
+            st.get("best_weights") or [], got.get("best_weights") or [], strict=True
+        ):
+            np.testing.assert_array_equal(a, b)
+        for name, m in (st.get("best_masks") or {}).items():
+            np.testing.assert_array_equal(m, got["best_masks"][name])
+    assert back.callback_states[stopper.state_key]["best_masks"] is not None
+
+
+def test_weights_nonzero_where_the_masks_prune_refused(tmp_path):
+    good = _es_arrays(tmp_path)  # pruned to 0.5
+    mask = good[MASK]
+    assert (~mask).any()
+    w = good[K0].copy()
+    w[~mask] = 1.0
+    atomic_savez(tmp_path / "bad.npz", _set(good, K0, w))
+    with pytest.raises(CheckpointFormatError, match=K0 + r": \d+ weights are nonzero"):
+        load_model(tmp_path / "bad.npz")
+
+
+def _es_arrays(tmp_path):
+    model = make_model()
+    x, y = make_data()
+    fit_quiet(
+        model,
+        x,
+        y,
+        epochs=2,
+        callbacks=[
+            Pruner(ConstantSparsity(0.5, 1, frequency=3)),
+            FakeVal(VALS),
+            sc.EarlyStopping(restore_best_weights=True, patience=5),
+        ],
+    )
+    model.save(tmp_path / "es.npz")
+    with np.load(tmp_path / "es.npz", allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def test_malformed_callback_states_refused(tmp_path):
+    good = _es_arrays(tmp_path)
+    bw = "callbacks/0/best_weights/dense_0/kernel"
+
+    def cb(**changes):
+        return lambda h: h["callbacks"][0].update(**changes)
+
+    cases = [
+        (cb(class_name="Evil"), "class_name: must be one of"),
+        (cb(key="other"), "key: must be"),
+        (cb(best=float("nan")), "best: must be a number"),
+        (cb(wait=-1), r"wait: must be an int in \[0"),
+        (cb(best_epoch=2), r"best_epoch: must be an int in \[0, 1\]"),
+        (cb(stopped=1), "stopped: must be true or false"),
+        (cb(best_masks=["dense_9/kernel"]), "best_masks: must be null"),
+        (cb(extra=1), r"unknown \['extra'\]"),
+        (
+            lambda h: h["callbacks"][0]["config"].update(patience=-1),
+            "invalid EarlyStopping config",
+        ),
+        (lambda h: h.update(callbacks={}), "header.callbacks: must be a list"),
+    ]
+    for edit, match in cases:
+        atomic_savez(tmp_path / "bad.npz", _with_header(good, edit))
+        with pytest.raises(CheckpointFormatError, match=match):
+            load_model(tmp_path / "bad.npz")
+    for arrays, match in [
+        (_drop(good, bw), bw + ": missing member"),
+        (
+            _set(good, bw, np.full_like(good[bw], np.nan)),
+            bw + ": must hold only finite",
+        ),
+        (
+            _set(good, bw, np.ones_like(good[bw])),
+            bw + r": \d+ weights are nonzero where",
+        ),
+    ]:
+        atomic_savez(tmp_path / "bad.npz", arrays)
+        with pytest.raises(CheckpointFormatError, match=match):
+            load_model(tmp_path / "bad.npz")
+
+
+def test_history_survives_every_fit_and_resume(tmp_path):
+    x, y = make_data()
+    model = make_model()
+    ckpt = ModelCheckpoint(tmp_path / "c.npz")
+    fit_quiet(model, x, y, epochs=2, callbacks=[ckpt])
+    fit_quiet(model, x, y, epochs=4, initial_epoch=2, callbacks=[ckpt])
+    model.save(tmp_path / "after-second-fit.npz")
+    assert load_model(tmp_path / "after-second-fit.npz").history.epoch == [0, 1, 2, 3]
+    back = load_model(tmp_path / "c.npz")
+    fit_quiet(
+        back,
+        x,
+        y,
+        epochs=6,
+        initial_epoch=4,
+        callbacks=[ModelCheckpoint(tmp_path / "c.npz")],
+    )
+    final = load_model(tmp_path / "c.npz")
+    assert final.history.epoch == list(range(6))  # three fits, every epoch
+    assert len(final.history.history["loss"]) == 6
+
+
+def test_save_best_only_remembers_its_best_across_a_resume(tmp_path):
+    x, y = make_data()
+    vals = [1.0, 0.5, 0.7, 0.6, 0.4]
+    model = make_model()
+    best = tmp_path / "best.npz"
+    fit_quiet(
+        model,
+        x,
+        y,
+        epochs=2,
+        callbacks=[FakeVal(vals), ModelCheckpoint(best, save_best_only=True)],
+    )
+    model.save(tmp_path / "c.npz")
+    saved = best.read_bytes()
+    back = load_model(tmp_path / "c.npz")
+    fresh = ModelCheckpoint(best, save_best_only=True)
+    fit_quiet(back, x, y, epochs=4, initial_epoch=2, callbacks=[FakeVal(vals), fresh])
+    assert best.read_bytes() == saved  # 0.7 and 0.6 are worse than 0.5
+    assert fresh.best == 0.5
+    fit_quiet(back, x, y, epochs=5, initial_epoch=4, callbacks=[FakeVal(vals), fresh])
+    assert load_model(best).epoch == 5  # 0.4 is better

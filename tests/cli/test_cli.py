@@ -3,6 +3,8 @@
 import json
 import math
 import os
+import signal
+import stat
 import subprocess
 import sys
 import zipfile
@@ -348,7 +350,13 @@ def test_prune_random_is_seeded(tmp_path, weights):
 
 def test_prune_compress_and_overwrite_in_place(tmp_path, weights):
     path, arrays = weights
+    before = path.read_bytes()
+    # -o onto the input itself would destroy the dense original: refused ...
     code, _, err = run("prune", path, "-o", path, "--sparsity", "0.9", "--compress")
+    assert_one_line_error(code, err, 1, "is the input file itself", "--in-place")
+    assert path.read_bytes() == before
+    # ... unless the user says so
+    code, _, err = run("prune", path, "--in-place", "--sparsity", "0.9", "--compress")
     assert code == 0, err
     with zipfile.ZipFile(path) as zf:
         assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in zf.infolist())
@@ -616,10 +624,293 @@ def test_inspect_and_prune_a_checkpoint(tmp_path):
     model.save(path)
     code, out, err = run("inspect", path)
     assert code == 0, err
-    assert "(sparsecore.Checkpoint, version 1)" in out
+    assert "(sparsecore.Checkpoint, version 2)" in out
     assert "weights/dense_0/kernel" in out
     code, _, err = run("prune", path, "-o", tmp_path / "p.npz", "--sparsity", "0.5")
     assert_one_line_error(code, err, 1, "is a sparsecore checkpoint")
+
+
+# ----------------------------------------------------------------- issue 10
+# In-process runs (fast): main() returns the exit code, capsys has the output.
+@pytest.fixture
+def cli(capsys):
+    from sparsecore.cli import main
+
+    def call(*args):
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return call
+
+
+def _hostile_members():
+    """Archives that once crashed the CLI (tracebacks, exhausted memory)."""
+    from tests.runtime.zipcraft import Entry, build, deflate, npy, npy_raw, overlapping
+
+    w = npy(np.ones((4, 4), np.float32))
+    bad_deflate = bytearray(deflate(npy(np.arange(2000.0))))
+    bad_deflate[40] ^= 0xFF
+
+    def header(text):
+        return build([Entry("w.npy", npy_raw(text, b"\0" * 16))])
+
+    shape = "{'descr': '<f4', 'fortran_order': False, 'shape': (%s,)}"
+    return {
+        "corrupt deflate": build(
+            [Entry("w.npy", npy(np.arange(2000.0)), 8, raw=bytes(bad_deflate))]
+        ),
+        "encrypted": build([Entry("w.npy", w, flags=1)]),
+        **{
+            f"method {m}": build([Entry("w.npy", w, method=m, raw=b"x" * 20)])
+            for m in (9, 12, 14, 98, 99)
+        },
+        "npy + zip": npy(np.ones(3)) + build([Entry("w.npy", w)]),
+        "chained +": header(shape % ("+" * 4500 + "1")),
+        "nested -": header(shape % ("-" * 9000 + "1")),
+        "nested ~": header(shape % ("~" * 9000 + "1")),
+        "4000 digits": header(shape % ("9" * 4000)),
+        "shape (True,)": header(shape % "True"),
+        "2**33 floats in 200 bytes": header(shape % str(2**33)),
+        "zip bomb (overlap)": overlapping(
+            [f"m{i}.npy" for i in range(50)], npy(np.zeros(1 << 14, np.uint8))
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_hostile_members()))
+@pytest.mark.parametrize("command", ["inspect", "prune"])
+def test_hostile_files_give_one_error_line(tmp_path, cli, command, case):
+    path = tmp_path / "w.npz"
+    path.write_bytes(_hostile_members()[case])
+    args = ["-o", tmp_path / "p.npz", "--sparsity", "0.5"] if command == "prune" else []
+    code, out, err = cli(command, path, *args)
+    assert_one_line_error(code, err, 1, str(path))
+    assert "internal error" not in err and ".tmp" not in err
+    assert not (tmp_path / "p.npz").exists()
+
+
+def test_bzip2_bomb_is_refused_without_reading_it(tmp_path, cli):
+    # 1 KB declaring gigabytes: the method is refused before any byte inflates.
+    import bz2
+    import resource
+
+    from tests.runtime.zipcraft import Entry, build, npy_raw
+
+    text = repr({"descr": "<f4", "fortran_order": False, "shape": (2**28,)})
+    raw = bz2.compress(npy_raw(text) + b"\0" * (1 << 20))
+    path = tmp_path / "bomb.npz"
+    path.write_bytes(build([Entry("w.npy", b"", 12, raw=raw, usize=2**30)]))
+    assert path.stat().st_size < 2000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for command in (
+        ["inspect", path],
+        ["prune", path, "-o", tmp_path / "o.npz", "--sparsity", "0.5"],
+    ):
+        code, _, err = cli(*command)
+        assert_one_line_error(code, err, 1, "compression method 12, bzip2")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KiB
+    assert not (tmp_path / "o.npz").exists()
+
+
+def test_prune_copies_other_members_byte_for_byte(tmp_path, cli):
+    from tests.runtime.zipcraft import Entry, build, npy
+
+    config = b'{"units": [48, 32]}\n\x00\x00'  # trailing NULs survive
+    w = np.random.default_rng(0).standard_normal((48, 32)).astype(np.float32)
+    blob = build([Entry("config.json", config, 8), Entry("k.npy", npy(w))])
+    (tmp_path / "w.npz").write_bytes(blob)
+    code, out, err = cli(
+        "prune", tmp_path / "w.npz", "-o", tmp_path / "p.npz", "--sparsity", "0.5"
+    )
+    assert code == 0, err
+    assert "config.json" in out and "copied" in out
+    with zipfile.ZipFile(tmp_path / "p.npz") as zf:
+        assert sorted(zf.namelist()) == ["config.json", "k.npy"]  # not config.json.npy
+        assert zf.read("config.json") == config
+    code, out, _ = cli("inspect", tmp_path / "p.npz")
+    assert code == 0 and "config.json" in out and "(not .npy)" in out
+
+
+def test_prune_reads_fortran_ordered_and_big_endian_weights(tmp_path, cli):
+    rng = np.random.default_rng(0)
+    k = np.asfortranarray(rng.standard_normal((48, 32)).astype(np.float32))
+    big = rng.standard_normal((16, 8)).astype(">f8")
+    np.savez(tmp_path / "w.npz", k=k, big=big)
+    code, _, err = cli(
+        "prune", tmp_path / "w.npz", "-o", tmp_path / "p.npz", "--sparsity", "0.75"
+    )
+    assert code == 0, err
+    out = load(tmp_path / "p.npz")
+    for name, ref in (("k", k), ("big", big)):
+        kept = out[name] != 0
+        assert kept.sum() == keep_count(ref.size, 0.75)
+        np.testing.assert_array_equal(out[name][kept], ref[kept])  # the same values
+        assert np.abs(ref[kept]).min() >= np.abs(ref[~kept]).max()  # the largest
+
+
+def test_prune_never_overwrites_its_input_unless_in_place(tmp_path, cli, weights):
+    path, _ = weights
+    before = path.read_bytes()
+    link = tmp_path / "link.npz"
+    link.symlink_to(path)
+    hard = tmp_path / "hard.npz"
+    os.link(path, hard)
+    for out in (
+        path,
+        link,
+        hard,
+        str(path).replace(str(tmp_path), str(tmp_path) + "/."),
+    ):
+        code, _, err = cli("prune", path, "-o", out, "--sparsity", "0.5")
+        assert_one_line_error(code, err, 1, "is the input file itself")
+    assert path.read_bytes() == before
+    code, _, err = cli(
+        "prune", path, "--in-place", "-o", tmp_path / "other.npz", "--sparsity", "0.5"
+    )
+    assert_one_line_error(code, err, 1, "--in-place")
+    code, _, err = cli("prune", path, "--sparsity", "0.5")
+    assert_one_line_error(code, err, 1, "needs -o")
+    code, _, err = cli("prune", link, "--in-place", "--sparsity", "0.5")
+    assert code == 0, err
+    assert link.is_symlink() and np.mean(load(path)["dense/kernel"] == 0) == 0.5
+
+
+@pytest.mark.parametrize("command", ["prune", "bench"])
+def test_outputs_that_are_not_regular_files_are_refused(
+    tmp_path, cli, weights, command
+):
+    path, _ = weights
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    (tmp_path / "folder").mkdir()
+    for out, needle in [
+        ("/dev/full", "not a regular file"),
+        ("/dev/null", "not a regular file"),
+        (fifo, "not a regular file"),
+        (tmp_path / "folder", "is a directory"),
+        ("", "empty"),
+        (tmp_path / "missing" / "o.npz", "does not exist"),
+    ]:
+        args = (
+            ["prune", path, "-o", out, "--sparsity", "0.5"]
+            if command == "prune"
+            else ["bench", "--csv", out, "--quick"]
+        )
+        code, _, err = cli(*args)
+        assert_one_line_error(code, err, 1, needle)
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_prune_writes_through_a_symlinked_output(tmp_path, cli, weights):
+    path, _ = weights
+    target = tmp_path / "real.npz"
+    target.write_bytes(b"old")
+    os.chmod(target, 0o600)
+    link = tmp_path / "out.npz"
+    link.symlink_to(target)
+    code, _, err = cli("prune", path, "-o", link, "--sparsity", "0.5")
+    assert code == 0, err
+    assert link.is_symlink() and "dense/kernel" in load(target)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600  # the mode is kept
+
+
+def test_unreadable_and_special_inputs_say_so(tmp_path, cli, weights, monkeypatch):
+    path, _ = weights
+    fifo = tmp_path / "in.npz"
+    os.mkfifo(fifo)
+    code, _, err = cli("inspect", fifo)  # refused at once, not blocked
+    assert_one_line_error(code, err, 1, "FIFO")
+    code, _, err = cli("inspect", "/dev/zero")
+    assert_one_line_error(code, err, 1, "character device")
+    real_open = os.open
+
+    def denied(name, *args, **kwargs):  # root reads anything: simulate the EACCES
+        if os.fspath(name) == str(path):
+            raise PermissionError(13, "Permission denied", name)
+        return real_open(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)
+    for command in (
+        ["inspect", path],
+        ["prune", path, "-o", tmp_path / "o.npz", "--sparsity", "0.5"],
+    ):
+        code, _, err = cli(*command)
+        assert_one_line_error(code, err, 1, "permission denied")
+        assert "not an .npz" not in err
+
+
+def test_write_errors_name_the_output_never_the_temp_file(
+    tmp_path, cli, weights, monkeypatch
+):
+    path, _ = weights
+    real_open = os.open
+
+    def read_only(name, *args, **kwargs):
+        if str(name).endswith(".tmp"):
+            raise PermissionError(13, "Permission denied", name)
+        return real_open(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only)
+    out = tmp_path / "o.npz"
+    code, _, err = cli("prune", path, "-o", out, "--sparsity", "0.5")
+    assert_one_line_error(code, err, 1, "Permission denied", str(out))
+    assert ".tmp" not in err
+
+
+_SLOW_PRUNE = """
+import sys, time
+import numpy as np
+write_array = np.lib.format.write_array
+
+def slow(*args, **kwargs):
+    write_array(*args, **kwargs)
+    print("writing", flush=True)
+    time.sleep(60)
+
+np.lib.format.write_array = slow
+from sparsecore.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_during_prune_cleans_up(tmp_path, weights):
+    # `timeout -s TERM sparsecore prune ...` used to leave a 13 MB .tmp behind
+    path, _ = weights
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_PRUNE, "prune", str(path), "-o",
+         str(tmp_path / "p.npz"), "--sparsity", "0.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    assert proc.stdout.readline().strip() == "writing"
+    assert any(n.endswith(".tmp") for n in os.listdir(tmp_path))
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143
+    assert err.strip() == "sparsecore: terminated"
+    assert sorted(os.listdir(tmp_path)) == ["w.npz"]
+
+
+def test_hostile_member_names_do_not_break_the_output(tmp_path, cli):
+    from tests.runtime.zipcraft import Entry, build, npy
+
+    name = "evil\nsparsecore: error: fake\x1b[2J"
+    blob = build(
+        [Entry(name + ".npy", npy(np.ones((4, 4), np.float32))), Entry(name, b"x")]
+    )
+    (tmp_path / "w.npz").write_bytes(blob)
+    code, out, err = cli("inspect", tmp_path / "w.npz")
+    assert code == 0, err
+    assert "\x1b" not in out and "sparsecore: error: fake" not in out.splitlines()
+    code, out, err = cli(
+        "prune", tmp_path / "w.npz", "-o", tmp_path / "p.npz", "--sparsity", "0.5"
+    )
+    assert code == 0, err
+    assert "\x1b" not in out
 
 
 def test_prune_nm_pads_a_dimension_the_group_does_not_divide(tmp_path, weights):

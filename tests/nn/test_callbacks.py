@@ -133,7 +133,7 @@ def test_early_stopping_validation():
 
 def test_terminate_on_nan_stops_when_check_is_off():
     model = _model()
-    model.compile("mse", sc.SGD(1e30))
+    model.compile("mse", sc.SGD(1e6))
     x = np.full((10, 3), 1e10, np.float32)
     with np.errstate(all="ignore"):
         h = model.fit(
@@ -150,7 +150,7 @@ def test_terminate_on_nan_stops_when_check_is_off():
 
 def test_nonfinite_loss_raises_naming_epoch_and_step():
     model = _model()
-    model.compile("mse", sc.SGD(1e30))
+    model.compile("mse", sc.SGD(1e6))
     x = np.full((10, 3), 1e10, np.float32)
     with (
         np.errstate(all="ignore"),
@@ -184,3 +184,92 @@ def test_attached_pruner_runs_without_being_passed_again():
     assert Attaching.calls == 4
     model.fit(*DATA, epochs=1, batch_size=5, callbacks=[cb], verbose=0)  # not twice
     assert Attaching.calls == 6
+
+
+# ----------------------------------------------------------------------- issue 10
+class FakeVal(sc.Callback):
+    """Sets logs['val_loss'] from a fixed sequence indexed by the epoch."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.values = values
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_loss"] = self.values[epoch]
+
+
+VALS = [1.0, 0.8, 0.9, 0.7, 0.75, 0.72, 0.74, 0.71, 0.73, 0.7, 0.69, 0.9]
+
+
+@pytest.mark.parametrize("restore", [False, True])
+@pytest.mark.parametrize("cut", [1, 3, 4, 5])
+def test_early_stopping_resumed_stops_where_the_uninterrupted_run_does(restore, cut):
+    def es():
+        return sc.EarlyStopping(patience=2, restore_best_weights=restore)
+
+    full = _model()
+    h = full.fit(*DATA, epochs=12, callbacks=[FakeVal(VALS), es()], verbose=0)
+    stopped = h.epoch[-1]
+    assert stopped < 11  # the run stops early
+    part = _model()
+    part.fit(*DATA, epochs=cut, callbacks=[FakeVal(VALS), es()], verbose=0)
+    again = es()  # a new callback, as after a restart: the state is the model's
+    h2 = part.fit(
+        *DATA, epochs=12, initial_epoch=cut, callbacks=[FakeVal(VALS), again], verbose=0
+    )
+    assert h2.epoch[-1] == stopped and again.stopped_epoch == stopped
+    assert part.history.epoch == full.history.epoch
+    for a, b in zip(part.get_weights(), full.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_early_stopping_state_is_published_and_reset():
+    model = _model()
+    stopper = sc.EarlyStopping(patience=5, restore_best_weights=True)
+    model.fit(*DATA, epochs=3, callbacks=[FakeVal(VALS), stopper], verbose=0)
+    state = model.callback_states[stopper.state_key]
+    assert state["best"] == 0.8 and state["wait"] == 1 and state["best_epoch"] == 1
+    assert state["best_weights"] is stopper.best_weights is not None
+    # a fit from epoch 0 is a new run: fresh state; another config: fresh too
+    model.fit(*DATA, epochs=1, callbacks=[FakeVal(VALS), stopper], verbose=0)
+    assert stopper.best == 1.0 and stopper.best_epoch == 0
+    other = sc.EarlyStopping(patience=1, restore_best_weights=True)
+    model.fit(*DATA, epochs=2, initial_epoch=1, callbacks=[FakeVal(VALS), other])
+    assert other.best == 0.8  # epoch 1 only: the patience=5 state was not taken
+
+
+def test_early_stopping_restores_the_pruners_masks_with_the_weights():
+    # The best epoch is early (low sparsity); the run stops at a later epoch
+    # with a higher sparsity: weights AND masks must come back together.
+    model = sc.Sequential([sc.Dense(16), sc.ReLU(), sc.Dense(1)], input_dim=3, seed=0)
+    model.compile("mse", sc.Adam(1e-2))
+    x = np.random.default_rng(0).standard_normal((40, 3)).astype(np.float32)
+    pruner = sc.Pruner(sc.PolynomialDecay(0.0, 0.9, 1, 31, frequency=5))
+    snaps = []
+
+    class Snap(sc.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            snaps.append((self.model.get_weights(), dict(self.model.pruner.masks)))
+
+    stopper = sc.EarlyStopping(patience=2, restore_best_weights=True)
+    vals = [1.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1]
+    model.fit(
+        x,
+        x[:, :1],
+        epochs=8,
+        batch_size=8,
+        callbacks=[pruner, FakeVal(vals), Snap(), stopper],
+        verbose=0,
+    )
+    assert stopper.stopped_epoch == 4 and stopper.best_epoch == 1
+    best_weights, best_masks = snaps[1]
+    assert snaps[4][1]["dense_0/kernel"].sum() < best_masks["dense_0/kernel"].sum()
+    for name, m in pruner.masks.items():
+        np.testing.assert_array_equal(m, best_masks[name])
+    for a, b in zip(model.get_weights(), best_weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert pruner.step == 25  # the schedule's position is kept
+    sparsity = 1 - best_masks["dense_0/kernel"].mean()
+    pruner.strip(model)
+    kernel = model.weights()["dense_0/kernel"]
+    assert 1 - np.count_nonzero(kernel) / kernel.size == pytest.approx(sparsity)

@@ -280,5 +280,85 @@ def test_epoch_counter_and_history():
     assert model.epoch == 0
     model.fit(x, y, epochs=3, verbose=0)
     assert model.epoch == 3
-    model.fit(x, y, epochs=5, initial_epoch=3, verbose=0)
-    assert model.epoch == 5 and model.history.epoch == [3, 4]
+    h = model.fit(x, y, epochs=5, initial_epoch=3, verbose=0)
+    assert model.epoch == 5 and h.epoch == [3, 4]
+    assert model.history.epoch == [0, 1, 2, 3, 4]  # the record of both fits
+
+
+# ----------------------------------------------------------------------- issue 10
+@pytest.mark.parametrize(
+    "make_opt",
+    [lambda: sc.Adam(1e6), lambda: sc.SGD(1e6), lambda: sc.SGD(1e6, 0.9, True),
+     lambda: sc.AdamW(1e6, weight_decay=1e6)],
+    ids=["adam", "sgd", "nesterov", "adamw"],
+)  # fmt: skip
+def test_divergence_leaves_the_weights_of_the_last_finite_step(make_opt):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 3)).astype(np.float32)
+    model = make_model()
+    model.compile("mse", make_opt())
+    rec = Recorder()
+    with pytest.raises(
+        sc.NonFiniteLossError, match="the weights are those of the last"
+    ):
+        model.fit(x, 3 * x[:, :1], epochs=50, batch_size=8, callbacks=[rec], verbose=0)
+    last = rec.snapshots[-1] if rec.snapshots else make_model().get_weights()
+    for a, b in zip(last, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # exactly the last finite step
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    assert model.optimizer.iterations == len(rec.snapshots)
+
+
+def test_overflow_on_the_last_step_does_not_return_normally():
+    # One step per fit; the update lr * g = 1e6 * ~1e14 is finite in float64
+    # arithmetic but beyond sqrt(float32 max): refused, the weights kept.
+    model = sc.Sequential([sc.Dense(1, use_bias=False)], input_dim=1, seed=0)
+    model.compile("mse", sc.SGD(1e6))
+    before = model.get_weights()
+    x = np.full((4, 1), 1e7, np.float32)
+    with pytest.raises(
+        sc.NonFiniteLossError, match="optimizer step at epoch 1, step 1"
+    ):
+        model.fit(x, np.zeros(4), epochs=1, batch_size=4, verbose=0)
+    np.testing.assert_array_equal(model.get_weights()[0], before[0])
+    assert model.optimizer.iterations == 0 and model.epoch == 0
+
+
+def test_infinite_validation_loss_raises():
+    model = make_model()
+    x, y = data()
+    x_val = np.full((4, 3), 1e30, np.float32)  # finite inputs, the loss overflows
+    with pytest.raises(sc.NonFiniteLossError, match="val_loss became inf at epoch 1"):
+        model.fit(x, y, epochs=2, validation_data=(x_val, np.zeros(4)), verbose=0)
+    assert model.history.epoch == []  # not recorded
+    with np.errstate(all="ignore"):
+        h = model.fit(
+            x,
+            y,
+            epochs=1,
+            validation_data=(x_val, np.zeros(4)),
+            verbose=0,
+            check_finite=False,
+        )
+    assert h.history["val_loss"] == [np.inf]  # recorded only when asked for
+
+
+def test_fit_refuses_non_finite_starting_weights():
+    model = make_model()
+    model.weights()["dense_1/bias"][0] = np.nan
+    with pytest.raises(
+        ValueError, match="weights must be finite before fit; dense_1/bias"
+    ):
+        model.fit(*data(), epochs=1, verbose=0)
+
+
+def test_model_history_keeps_every_fit():
+    model = make_model()
+    x, y = data()
+    h1 = model.fit(x, y, epochs=2, verbose=0)
+    h2 = model.fit(x, y, epochs=4, initial_epoch=2, verbose=0)
+    h3 = model.fit(x, y, epochs=1, verbose=0)  # a new run from epoch 0: kept too
+    assert (h1.epoch, h2.epoch, h3.epoch) == ([0, 1], [2, 3], [0])
+    assert model.history.epoch == [0, 1, 2, 3, 0]
+    losses = h1.history["loss"] + h2.history["loss"] + h3.history["loss"]
+    assert model.history.history["loss"] == losses

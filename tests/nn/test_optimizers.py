@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from sparsecore.nn.optimizers import SGD, Adam, AdamW, get_optimizer
+from sparsecore.nn.optimizers import (
+    MAX_LEARNING_RATE,
+    MIN_EPSILON,
+    SGD,
+    Adam,
+    AdamW,
+    get_optimizer,
+)
 
 
 def _run(opt, w0, grads):
@@ -125,3 +132,96 @@ def test_config_round_trip():
     ):
         again = type(opt).from_config(opt.get_config())
         assert again.get_config() == opt.get_config()
+
+
+# ----------------------------------------------------------------------- issue 10
+@pytest.mark.parametrize("cls", [SGD, Adam, AdamW])
+def test_learning_rate_bounds(cls):
+    cls(learning_rate=MAX_LEARNING_RATE)  # accepted: (0, 1e6]
+    for bad in (1e308, 1e6 * (1 + 1e-15), 10**400):
+        with pytest.raises(
+            ValueError, match=r"learning_rate must be a float in \(0, 1e\+06\]"
+        ):
+            cls(learning_rate=bad)
+
+
+@pytest.mark.parametrize("eps", [0.0, -1e-7, 1e-300, 1e-39, float("nan")])
+def test_adam_epsilon_must_stay_positive_in_float32(eps):
+    # 0 (and anything that rounds to 0 in float32) divides 0 by 0 wherever
+    # the gradient is 0, as at every pruned weight
+    for cls in (Adam, AdamW):
+        with pytest.raises(ValueError, match="epsilon must be a float in"):
+            cls(epsilon=eps)
+
+
+def test_smallest_epsilon_keeps_zero_gradients_finite():
+    assert np.float32(MIN_EPSILON) > 0
+    opt = Adam(1e-3, epsilon=MIN_EPSILON)
+    w = {"w": np.ones(3, np.float32)}
+    for _ in range(3):
+        opt.apply(w, {"w": np.zeros(3, np.float32)})
+    assert np.array_equal(w["w"], np.ones(3, np.float32))
+
+
+def test_weight_decay_bounds():
+    AdamW(weight_decay=MAX_LEARNING_RATE)
+    with pytest.raises(
+        ValueError, match=r"weight_decay must be a float in \[0, 1e\+06\]"
+    ):
+        AdamW(weight_decay=1e7)
+
+
+@pytest.mark.parametrize(
+    "opt",
+    [SGD(1e6), SGD(1e6, momentum=0.9), SGD(1e6, 0.9, True), Adam(1e6), AdamW(1e6, 1e6)],
+    ids=["sgd", "momentum", "nesterov", "adam", "adamw"],
+)
+def test_checked_update_is_all_or_nothing(opt):
+    # Weight "b" is beyond sqrt(float32 max) (its next step may overflow), "a"
+    # is tame: with check_finite nothing moves (not even "a").
+    w = {"a": np.ones(3, np.float32), "b": np.full(3, 2e19, np.float32)}
+    before = {k: v.copy() for k, v in w.items()}
+    g = {"a": np.full(3, 1e-3, np.float32), "b": np.full(3, 1e15, np.float32)}
+    assert opt.apply(w, g, check_finite=True) is False
+    assert opt.iterations == 0
+    for k in w:
+        np.testing.assert_array_equal(w[k], before[k])
+    with np.errstate(all="ignore"):
+        assert opt.apply(w, g) is True
+    assert opt.iterations == 1
+    assert not np.isfinite(w["b"]).all() or np.abs(w["b"]).max() > 1.8e19
+
+
+def test_checked_update_applies_finite_steps_bit_for_bit():
+    # the check only reads: the weights are those of the unchecked update
+    for make in (lambda: SGD(0.1, 0.9, True), lambda: AdamW(1e-2)):
+        rng = np.random.default_rng(0)
+        w1 = {"w": rng.standard_normal(50).astype(np.float32)}
+        w2 = {"w": w1["w"].copy()}
+        o1, o2 = make(), make()
+        for _ in range(5):
+            g = {"w": rng.standard_normal(50).astype(np.float32)}
+            assert o1.apply(w1, g, check_finite=True)
+            o2.apply(w2, g)
+        np.testing.assert_array_equal(w1["w"], w2["w"])
+
+
+def test_checked_update_refuses_a_step_that_would_overflow():
+    # finite weights and gradients, but lr * g = 1e21 > sqrt(float32 max)
+    opt = SGD(1e6)
+    w = {"w": np.ones(2, np.float32)}
+    assert opt.apply(w, {"w": np.full(2, 1e15, np.float32)}, check_finite=True) is False
+    assert w["w"].tolist() == [1.0, 1.0]
+    g = {"w": np.array([np.nan, 0.0], np.float32)}
+    assert Adam().apply(w, g, check_finite=True) is False
+    assert w["w"].tolist() == [1.0, 1.0]
+
+
+def test_a_schedule_is_bounded_as_a_constant_learning_rate():
+    opt = Adam(lambda step: 1e7)
+    w = {"w": np.ones(2, np.float32)}
+    with pytest.raises(
+        ValueError, match=r"learning_rate\(0\) must return a float in \[0, 1e6\]"
+    ):
+        opt.apply(w, {"w": np.ones(2, np.float32)})
+    assert w["w"].tolist() == [1.0, 1.0]

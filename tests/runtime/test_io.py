@@ -309,8 +309,12 @@ def test_corrupted_bytes_raise(tmp_path, compressed):
     raw = bytearray(path.read_bytes())
     with zipfile.ZipFile(path) as z:
         info = z.getinfo("layers/1/kernel_t.npy")
-    # flip bytes inside the member's data (after its local header)
-    pos = info.header_offset + 30 + len(info.filename) + 200
+    # flip bytes inside the member's data (after its local header and extra)
+    extra = int.from_bytes(
+        raw[info.header_offset + 28 : info.header_offset + 30], "little"
+    )
+    start = info.header_offset + 30 + len(info.filename) + extra
+    pos = start + info.compress_size // 2
     raw[pos : pos + 8] = b"\xff" * 8
     (tmp_path / "c.npz").write_bytes(bytes(raw))
     with pytest.raises(SparseFormatError, match="layers/1/kernel_t"):
@@ -489,3 +493,83 @@ def test_huge_declared_size_does_not_allocate(tmp_path):
     assert os.path.getsize(path) < 10_000
     with pytest.raises(SparseFormatError, match="layers/0/kernel_t"):
         SparseModel.load(path)
+
+
+# ------------------------------------------------------------- issue 10
+def _leaky_model(dtype):
+    layers = [(np.eye(3), None, ("leaky_relu", 0.2)), (np.ones((3, 2)), None, None)]
+    return SparseModel.from_layers(layers, format="csr", dtype=dtype, compact=False)
+
+
+@pytest.mark.parametrize(
+    ("alpha", "dtype"),
+    [(10**400, "float64"), (-(10**400), "float32"), (1e308, "float32"),
+     (-1e308, "float32"), (3.5e38, "float32"), (float("inf"), "float64"),
+     (True, "float32")],
+)  # fmt: skip
+def test_alpha_must_be_finite_in_the_model_dtype(tmp_path, alpha, dtype):
+    path = tmp_path / "m.npz"
+    _leaky_model(dtype).save(path)
+    arrays = _arrays(path)
+    h = _header(arrays)
+    h["layers"][0]["alpha"] = alpha
+    bad = _rewrite(tmp_path, _with_header(arrays, h))
+    with pytest.raises(SparseFormatError, match=r"layers.0..alpha: must be a finite"):
+        SparseModel.load(bad)
+
+
+def test_large_alpha_finite_in_float64_loads(tmp_path):
+    path = tmp_path / "m.npz"
+    _leaky_model("float64").save(path)
+    arrays = _arrays(path)
+    h = _header(arrays)
+    h["layers"][0]["alpha"] = 1e308
+    sm = SparseModel.load(_rewrite(tmp_path, _with_header(arrays, h)))
+    assert sm.layers[0].alpha == 1e308
+
+
+def test_softmax_over_zero_units_refused_at_load(tmp_path):
+    header = {
+        "format": "sparsecore.SparseModel",
+        "version": 1,
+        "dtype": "float32",
+        "input_dim": 3,
+        "batch_size": 1,
+        "layers": [
+            {"format": "dense", "n_in": 3, "n_out": 0, "nnz": 0,
+             "activation": "softmax", "alpha": 0.0, "original_shape": [3, 0]}
+        ],
+    }  # fmt: skip
+    arrays = {
+        "header": np.array(json.dumps(header)),
+        "layers/0/bias": np.zeros(0, np.float32),
+        "layers/0/kernel_t": np.zeros((0, 3), np.float32),
+    }
+    with pytest.raises(
+        SparseFormatError, match="a softmax layer needs at least 1 unit"
+    ):
+        SparseModel.load(_rewrite(tmp_path, arrays))
+    header["layers"][0]["activation"] = "linear"  # a linear one predicts (n, 0)
+    arrays["header"] = np.array(json.dumps(header))
+    assert SparseModel.load(_rewrite(tmp_path, arrays)).predict(np.ones(3)).shape == (
+        0,
+    )
+
+
+def test_overlapping_entries_bomb_refused(tmp_path):
+    # The 73 KB SparseModel file that loaded as +1.1 GB: entries sharing a tail.
+    from tests.runtime.zipcraft import npy, overlapping
+
+    names = ["header.npy"] + [f"layers/{i}/bias.npy" for i in range(100)]
+    blob = overlapping(names, npy(np.zeros(1 << 16, np.float32)))
+    (tmp_path / "bomb.npz").write_bytes(blob)
+    with pytest.raises(SparseFormatError, match="overlaps"):
+        SparseModel.load(tmp_path / "bomb.npz")
+
+
+def test_directory_and_fifo_are_format_errors(tmp_path):
+    with pytest.raises(SparseFormatError, match="is a directory"):
+        SparseModel.load(tmp_path)
+    os.mkfifo(tmp_path / "f.npz")
+    with pytest.raises(SparseFormatError, match="FIFO"):
+        SparseModel.load(tmp_path / "f.npz")

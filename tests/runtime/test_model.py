@@ -335,7 +335,7 @@ def test_predict_validation_and_io_types():
         sm.predict(np.ones((4, 3)))
     with pytest.raises(ValueError, match="x must have shape"):
         sm.predict(np.ones((1, 1, 2)))
-    with pytest.raises(TypeError, match="x must be numeric"):
+    with pytest.raises(TypeError, match="x must be a real numeric array"):
         sm.predict(np.array([["a", "b"]]))
     with pytest.raises(ValueError, match=r"batch_size must be an int in \[1, inf\)"):
         sm.predict(np.ones((1, 2)), batch_size=0)
@@ -347,10 +347,11 @@ def test_predict_validation_and_io_types():
     assert a.tolist() == [[2.0, 2.0, 2.0]] and b.tolist() == [[0.0, 0.0, 0.0]]
 
 
-def test_nan_propagates():
+def test_non_finite_input_refused():
+    # As Sequential.predict: NaN and inf never silently propagate (issue 10).
     sm = SparseModel.from_layers([(np.eye(2), None, "relu")], format="csr")
-    y = sm.predict(np.array([[np.nan, 1.0]]))
-    assert np.isnan(y[0, 0]) and y[0, 1] == 1.0
+    with pytest.raises(ValueError, match="x must contain only finite values"):
+        sm.predict(np.array([[np.nan, 1.0]]))
 
 
 def test_summary_and_repr():
@@ -382,6 +383,51 @@ def test_constructor_validates_layers():
         SparseModel([object()], 2)
     with pytest.raises(ValueError, match="at least one layer"):
         SparseModel([], 2)
+
+
+# ------------------------------------------------------------- predict's input checks
+def test_predict_checks_its_input_as_sequential_predict():
+    # the same rules as Sequential.predict (issue 10), plus one 1-D sample
+    rng = np.random.default_rng(3)
+    layers = random_layers(rng, [4, 6, 2], ["relu", "linear"], 0.5)
+    sm = SparseModel.from_layers(layers, format="csr")
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    dense = sm.predict(x)
+    assert sm.predict(x[1]).shape == (2,)
+    # (batch 1 runs another kernel than a batch: rounding may differ)
+    np.testing.assert_allclose(sm.predict(x[1]), dense[1], rtol=1e-6)
+    np.testing.assert_allclose(sm.predict(np.asfortranarray(x)), dense, rtol=1e-6)
+    np.testing.assert_allclose(sm.predict(x[:, ::-1][:, ::-1]), dense, rtol=1e-6)
+    assert sm.predict(x.astype(np.float64)).dtype == np.float32
+    assert sm.predict((x > 0).astype(bool)).shape == (5, 2)
+    assert sm.predict(np.ones((2, 4), np.int64)).shape == (2, 2)
+    assert np.isfinite(sm.predict(np.full((1, 4), 3e38, np.float32))).shape == (1, 2)
+    cases = [
+        (np.ones(5), ValueError, r"x must have shape \(n_samples, 4\) or \(4,\); got"),
+        (np.ones(3), ValueError, r"got \(3,\)"),
+        (np.float32(1), ValueError, "x must have shape"),
+        (np.ones((2, 4, 1)), ValueError, "x must have shape"),
+        (np.array([[np.nan, 0, 0, 0]]), ValueError, "only finite values.*row 0"),
+        (np.array([0, np.inf, 0, 0], np.float32), ValueError, "only finite values"),
+        (np.array([[0, 0, 0, 1e300]]), ValueError, "must fit in float32"),
+        (np.array([["a"] * 4]), TypeError, "x must be a real numeric array"),
+        (np.ones((1, 4), np.complex64), TypeError, "x must be a real numeric array"),
+        ([[1, 2], [3]], ValueError, "rectangular"),
+    ]
+    for bad, error, match in cases:
+        with pytest.raises(error, match=match):
+            sm.predict(bad)
+
+
+def test_predict_refuses_nan_in_an_input_no_weight_reads():
+    # column 0 feeds nothing: the output would be finite, the input is still bad
+    k = np.zeros((3, 2), np.float32)
+    k[1:] = 1.0
+    sm = SparseModel.from_layers([(k, None, "relu")], format="csr", compact=False)
+    with pytest.raises(ValueError, match="only finite values"):
+        sm.predict(np.array([np.nan, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="only finite values"):
+        sm.predict(np.array([[1.0, 1.0, 1.0], [-np.inf, 1.0, 1.0]]))
 
 
 # ------------------------------------------------- load-time auto and plans
