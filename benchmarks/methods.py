@@ -52,8 +52,6 @@ import numpy as np
 import sparsecore as sc
 from sparsecore._environment import environment
 from sparsecore._text import format_seconds, format_table
-from sparsecore.nn.gradcheck import check_layer
-from sparsecore.nn.model import LAYERS
 from sparsecore.prune import (
     SET,
     RigL,
@@ -73,40 +71,6 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 # --------------------------------------------------------------------- network
-class ResidualDense(sc.Dense):
-    """``y = x + relu(x @ kernel + bias)``: the second layer of the notebook's MLP.
-
-    The MNIST-1D lottery notebook's ``SparseMLP`` computes
-    ``h = relu(linear1(x)); h = h + relu(linear2(h)); linear3(h)``. The kernel
-    is named ``residual_<i>/kernel`` and is pruned like any other.
-    """
-
-    kind = "residual"
-
-    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        z = super().forward(x, training)
-        self._active = z > 0
-        return x + np.maximum(z, 0)
-
-    def backward(self, grad_out: np.ndarray, need_grad_in: bool = True) -> np.ndarray:
-        dz = grad_out * self._active
-        grad_in = super().backward(dz, need_grad_in)
-        return grad_out + grad_in if need_grad_in else grad_out
-
-
-# Registered so that Sequential.from_config (and so clone_model) can rebuild it.
-LAYERS["ResidualDense"] = ResidualDense
-
-
-def _check_residual() -> None:
-    layer = ResidualDense(5)
-    layer.build(5, np.random.default_rng(0), np.dtype("float64"))
-    x = np.random.default_rng(1).standard_normal((4, 5))
-    result = check_layer(layer, x)
-    if not result.ok(1e-6):
-        raise AssertionError(f"ResidualDense gradient check failed: {result.errors}")
-
-
 def torch_init(model: sc.Sequential, seed: int) -> None:
     """torch.nn.Linear's default: kernel and bias ~ U(-1/sqrt(n_in), 1/sqrt(n_in))."""
     rng = np.random.default_rng((seed, 99))
@@ -120,7 +84,7 @@ def torch_init(model: sc.Sequential, seed: int) -> None:
 def notebook_mlp(seed: int) -> sc.Sequential:
     """The MNIST-1D lottery notebook's MLP, compiled as it trains it."""
     model = sc.Sequential(
-        [sc.Dense(500), sc.ReLU(), ResidualDense(500), sc.Dense(10)],
+        [sc.Dense(500), sc.ReLU(), sc.nn.ResidualDense(500), sc.Dense(10)],
         input_dim=40,
         seed=seed,
     )
@@ -609,7 +573,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick and args.out == RESULTS:
         args.out = os.path.join(tempfile.gettempdir(), "sparsecore-methods-quick")
     os.makedirs(args.out, exist_ok=True)
-    _check_residual()
     names = list(STUDIES) if args.study == "all" else [args.study]
     try:
         from threadpoolctl import threadpool_limits
