@@ -233,6 +233,11 @@ def _read_model(model: Any) -> list[tuple[Any, Any, Any]]:
         name = getattr(layer, "name", type(layer).__name__)
         params = getattr(layer, "params", None) or {}
         act = getattr(layer, "activation", None)
+        if getattr(layer, "residual", False):
+            raise ValueError(
+                f"layer {name!r} ({type(layer).__name__}) has a skip connection; "
+                "a SparseModel runs chains of plain layers only"
+            )
         if "kernel" in params:
             own = act if isinstance(act, str) else None
             triples.append([params["kernel"], params.get("bias"), own])
