@@ -94,6 +94,8 @@ def test_every_module_all_is_importable():
         "sparsecore.runtime.io",
         "sparsecore.runtime.atomic",
         "sparsecore.runtime.npz",
+        "sparsecore.runtime.safetensors",
+        "sparsecore.runtime.onnx",
         "sparsecore.runtime.auto",
         "sparsecore.runtime.ell",
         "sparsecore.runtime.plan",
