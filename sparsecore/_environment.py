@@ -10,7 +10,6 @@ libraries (importing torch alone takes a second).
 from __future__ import annotations
 
 import datetime
-import importlib.metadata
 import os
 import platform
 import sys
@@ -19,22 +18,11 @@ from typing import Any
 import numpy as np
 
 from sparsecore._version import __version__
+from sparsecore.runtime.plan import cpu_model, library_version
 
-__all__ = ["cpu_model", "environment"]
+__all__ = ["environment"]
 
 _LIBRARIES = ("scipy", "numba", "torch", "scikit-learn", "threadpoolctl", "distributed")
-
-
-def cpu_model() -> str:
-    """The CPU model name, from ``/proc/cpuinfo`` (else ``platform.processor()``)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _cpus() -> int:
@@ -92,11 +80,7 @@ def environment() -> dict[str, str]:
         "numpy": np.__version__,
         **_blas(),
     }
-    for lib in _LIBRARIES:
-        try:
-            env[lib] = importlib.metadata.version(lib)
-        except importlib.metadata.PackageNotFoundError:
-            env[lib] = "not installed"
+    env.update({lib: library_version(lib) for lib in _LIBRARIES})
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         if var in os.environ:
             env[var] = os.environ[var]

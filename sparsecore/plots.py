@@ -1,4 +1,4 @@
-"""Plots of the tutorial experiment, the inference benchmark and sweeps.
+"""Plots of the tutorial experiment, the benchmarks, sweeps and pruning methods.
 
 matplotlib is optional (``pip install "sparsecore[plot]"``) and imported only
 when a plot is drawn. Figures are drawn with :class:`matplotlib.figure.Figure`
@@ -18,6 +18,8 @@ __all__ = [
     "plot_bench",
     "plot_experiment",
     "plot_schedule",
+    "plot_sensitivity",
+    "plot_sparsity_curves",
     "plot_sweep",
     "require_matplotlib",
 ]
@@ -265,6 +267,87 @@ def plot_schedule(
     ax.set_ylim(0, 1)
     ax.set_title(textwrap.fill(repr(schedule), 70), fontsize=9)
     ax.legend(loc="upper left")
+    _save(fig, path)
+
+
+def plot_sensitivity(result: Any, path: str | os.PathLike[str]) -> None:
+    """Plot a sensitivity analysis: the metric against sparsity, one line per layer.
+
+    Parameters
+    ----------
+    result : SensitivityResult or its ``to_dict()``
+        From :func:`sparsecore.prune.sensitivity`.
+    path : str or path-like
+        Output file; the extension picks the format.
+    """
+    d: Mapping[str, Any] = result if isinstance(result, Mapping) else result.to_dict()
+    fig, (ax,) = _figure(1, 7.0)
+    for i, (layer, vals) in enumerate(d["values"].items()):
+        ax.plot(d["sparsities"], vals, "o-", color=f"C{i % 10}", label=layer)
+    ax.axhline(d["baseline"], color="black", ls=":", lw=0.8, label="unpruned")
+    ax.set_xlabel("sparsity of the one pruned layer")
+    ax.set_ylabel(d["metric"])
+    ax.set_title(f"sensitivity per layer ({d.get('criterion', 'magnitude')})")
+    ax.legend()
+    _save(fig, path)
+
+
+def plot_sparsity_curves(
+    curves: Mapping[str, Sequence[tuple[float, float, float]]],
+    path: str | os.PathLike[str],
+    *,
+    baseline: float | None = None,
+    ylabel: str = "test accuracy",
+    title: str = "",
+    marks: Mapping[str, Sequence[float]] | None = None,
+) -> None:
+    """Plot a metric against sparsity for several methods, density on a log axis.
+
+    Parameters
+    ----------
+    curves : dict of str to list of (sparsity, mean, std)
+        One line per method; the std is drawn as a band (0 for one seed).
+    path : str or path-like
+        Output file.
+    baseline : float, optional
+        A horizontal line (the dense model).
+    ylabel, title : str
+    marks : dict of str to list of float, optional
+        Per method, sparsities to mark with a cross (e.g. where a layer
+        collapsed).
+
+    Notes
+    -----
+    The x axis is the density ``1 - sparsity`` on a reversed log scale, so
+    50 %, 90 %, 99 % and 99.9 % sparsity are evenly spaced.
+    """
+    fig, (ax,) = _figure(1, 7.5)
+    for i, (name, pts) in enumerate(curves.items()):
+        pts = sorted(pts)
+        dens = np.array([1.0 - p[0] for p in pts])
+        mean = np.array([p[1] for p in pts])
+        std = np.array([p[2] for p in pts])
+        color = f"C{i % 10}"
+        ax.plot(dens, mean, "o-", color=color, ms=3, label=name)
+        if np.any(std > 0):
+            ax.fill_between(dens, mean - std, mean + std, color=color, alpha=0.2)
+        for s in (marks or {}).get(name, ()):
+            j = int(np.argmin(np.abs(dens - (1.0 - s))))
+            ax.plot(dens[j], mean[j], "x", color=color, ms=9, mew=2)
+    if baseline is not None:
+        ax.axhline(baseline, color="black", ls="--", lw=1, label="dense")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ticks = [1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.001]
+    lo = min(1.0 - p[0] for pts in curves.values() for p in pts) if curves else 0.1
+    ticks = [t for t in ticks if t >= lo * 0.99]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{100 * (1 - t):g} %" for t in ticks])
+    ax.set_xlabel("sparsity (density on a log scale)")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend()
     _save(fig, path)
 
 

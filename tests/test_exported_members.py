@@ -94,6 +94,8 @@ def test_every_module_all_is_importable():
         "sparsecore.runtime.io",
         "sparsecore.runtime.atomic",
         "sparsecore.runtime.npz",
+        "sparsecore.runtime.safetensors",
+        "sparsecore.runtime.onnx",
         "sparsecore.runtime.auto",
         "sparsecore.runtime.ell",
         "sparsecore.runtime.plan",
@@ -106,6 +108,14 @@ def test_every_module_all_is_importable():
         "sparsecore.cli",
         "sparsecore.plots",
         "sparsecore.prune.report",
+        "sparsecore.prune.allocation",
+        "sparsecore.prune.clone",
+        "sparsecore.prune.init_pruning",
+        "sparsecore.prune.dynamic",
+        "sparsecore.prune.movement",
+        "sparsecore.prune.retrain",
+        "sparsecore.prune.sensitivity",
+        "sparsecore.prune.methods",
         "sparsecore.prune.policy",
         "sparsecore.prune.sparse_training",
         "sparsecore.runtime.pattern",
@@ -140,3 +150,21 @@ def test_design_api_names():
     ):
         assert callable(getattr(sc.prune, name))
     assert issubclass(sc.runtime.SparseFormatError, ValueError)
+    # the pruning methods of issue 12
+    for name in (
+        "lottery_ticket",
+        "prune_and_finetune",
+        "train_with_masks",
+        "snip_masks",
+        "grasp_masks",
+        "synflow_masks",
+        "sensitivity",
+        "allocate_masks",
+        "movement_masks",
+        "layer_collapse",
+    ):
+        assert callable(getattr(sc.prune, name))
+    assert issubclass(sc.prune.RigL, sc.Callback)
+    assert issubclass(sc.prune.SET, sc.Callback)
+    assert issubclass(sc.prune.MovementScores, sc.Callback)
+    assert issubclass(sc.prune.MovementPruner, sc.Callback)

@@ -150,3 +150,35 @@ def test_plot_sweep_draws_methods_bands_and_dense(tmp_path):
         assert_drawn(path)
     with pytest.raises(ValueError, match="metric must be one of"):
         plots.plot_sweep(summary, tmp_path / "x.png", metric="f1")
+
+
+@needs_mpl
+def test_plot_sparsity_curves_and_sensitivity_write_pngs(tmp_path):
+    curves = {
+        "ticket": [
+            (0.0, 0.65, 0.01),
+            (0.5, 0.7, 0.02),
+            (0.9, 0.74, 0.01),
+            (0.99, 0.5, 0.03),
+        ],
+        "random": [
+            (0.0, 0.65, 0.01),
+            (0.5, 0.66, 0.0),
+            (0.9, 0.6, 0.02),
+            (0.99, 0.2, 0.01),
+        ],
+    }
+    path = tmp_path / "curves.png"
+    plots.plot_sparsity_curves(
+        curves, path, baseline=0.65, title="t", marks={"random": [0.99]}
+    )
+    assert_drawn(path)
+    result = {
+        "metric": "accuracy",
+        "baseline": 0.8,
+        "sparsities": [0.5, 0.9],
+        "values": {"dense_0/kernel": [0.79, 0.6], "dense_1/kernel": [0.8, 0.75]},
+    }
+    path = tmp_path / "sensitivity.png"
+    plots.plot_sensitivity(result, path)
+    assert_drawn(path)

@@ -26,6 +26,7 @@ __all__ = [
     "SLOW_METHOD_MAX_WORK",
     "build_method",
     "numpy_dense",
+    "skip_reason",
 ]
 
 METHODS = (
@@ -163,6 +164,41 @@ def _loaded(layers: Layers, dtype: str, **load: Any) -> SparseModel:
         return SparseModel.load(path, **load)
 
 
+def skip_reason(method: str, layers: Layers, batch: int) -> str | None:
+    """Why `method` cannot run on this cell here, in plain words (None: it can).
+
+    A library it needs is missing (torch; scipy; numba, the ``fast`` extra),
+    or, for ``torch_csr`` and ``sc_numpy``, the cell's work (nonzeros x
+    batch) is over their limit (:data:`SLOW_METHOD_MAX_WORK`: seconds per
+    call).
+    """
+    backs = available_backends()
+    if method.startswith("torch_"):
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return "PyTorch is not installed"
+    needs = {
+        "scipy_naive": "scipy",
+        "sc_scipy": "scipy",
+        "sc_scipy_auto": "scipy",
+        "sc_numba": "numba",
+    }
+    if method in needs and needs[method] not in backs:
+        lib = needs[method]
+        extra = ' (pip install "sparsecore[fast]")' if lib == "numba" else ""
+        return f"{lib} is not installed{extra}"
+    if method in _SLOW_METHODS:
+        nnz = sum(int(np.count_nonzero(w)) for w, _, _ in layers)
+        limit = SLOW_METHOD_MAX_WORK * _SLOW_METHODS[method]
+        if nnz * batch > limit:
+            return (
+                f"too slow for the cell (nonzeros x batch = {nnz * batch:.2g} > "
+                f"{limit:.2g}: seconds per call)"
+            )
+    return None
+
+
 def build_method(
     method: str, layers: Layers, batch: int, dtype: str, threads: int | None
 ) -> Callable[[np.ndarray], Any] | None:
@@ -185,29 +221,20 @@ def build_method(
     Returns
     -------
     callable(x) -> ndarray, or None
-        None when a library is missing, or for ``torch_csr`` on a cell with
-        nnz * batch > :data:`SLOW_METHOD_MAX_WORK` (``sc_numpy``: 5x that).
+        None when :func:`skip_reason` gives a reason: a library is missing,
+        or ``torch_csr`` on a cell with nnz * batch >
+        :data:`SLOW_METHOD_MAX_WORK` (``sc_numpy``: 5x that).
     """
-    backs = available_backends()
-    if method in _SLOW_METHODS:
-        nnz = sum(int(np.count_nonzero(w)) for w, _, _ in layers)
-        if nnz * batch > SLOW_METHOD_MAX_WORK * _SLOW_METHODS[method]:
-            return None
+    if method in METHODS and skip_reason(method, layers, batch) is not None:
+        return None
     if method == "numpy_dense":
         return numpy_dense(layers)
     if method == "scipy_naive":
-        return _scipy_naive(layers) if "scipy" in backs else None
+        return _scipy_naive(layers)
     if method.startswith("torch_"):
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            return None
         return _torch(layers, sparse=method == "torch_csr")
     kw: dict[str, Any] = {"dtype": dtype, "threads": threads, "batch_size": batch}
     load: dict[str, Any] = {"threads": threads, "batch_size": batch}
-    needs = {"sc_scipy": "scipy", "sc_scipy_auto": "scipy", "sc_numba": "numba"}
-    if method in needs and needs[method] not in backs:
-        return None
     if method == "sc_auto":
         sm = SparseModel.from_layers(layers, format="auto", **kw)
     elif method == "sc_load":

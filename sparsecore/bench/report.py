@@ -24,11 +24,13 @@ from sparsecore.bench.networks import STRUCTURED_SPARSITY, TUTORIAL_WIDTHS, file
 from sparsecore.runtime.atomic import atomic_write
 
 __all__ = [
+    "LEGEND",
     "NUMPY_AUTO_MIN",
     "NUMPY_TARGETS",
     "TARGETS",
     "explain",
     "format_table",
+    "not_run",
     "read_csv",
     "readme_table",
     "update_readme",
@@ -95,20 +97,26 @@ def _group_cells(
     return cells
 
 
-def format_table(rows: Sequence[dict[str, Any]], *, markdown: bool = True) -> str:
+def format_table(
+    rows: Sequence[dict[str, Any]], *, markdown: bool = True, targets: bool = True
+) -> str:
     """Speedups over ``numpy_dense`` as a table: one line per cell.
 
     Columns: sparsity (``s`` = structured), batch, dtype, numpy dense time
     (``~`` when its samples spread by more than 25 %: the cell was disturbed
     by other load), then one speedup column per method (``x1.00`` = as fast
-    as dense), the target for ``sc_auto`` where the issue sets one and, when
-    a NumPy-only method ran, the NumPy-only targets (:data:`NUMPY_TARGETS`
-    for ``sc_numpy``; ``sc_numpy_auto`` and ``sc_numpy_load`` >= x0.95).
+    as dense) and, with `targets` (the project's reports in
+    ``benchmarks/``; ``sparsecore bench`` leaves them out), the target for
+    ``sc_auto`` where the issue sets one and, when a NumPy-only method ran,
+    the NumPy-only targets (:data:`NUMPY_TARGETS` for ``sc_numpy``;
+    ``sc_numpy_auto`` and ``sc_numpy_load`` >= x0.95).
     """
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
     cells = _group_cells(rows)
-    numpy_col = any(m in methods for m in ("sc_numpy", *_NUMPY_AUTOS))
-    head = ["sparsity", "batch", "dtype", "dense us", *methods, "target (auto)"]
+    numpy_col = targets and any(m in methods for m in ("sc_numpy", *_NUMPY_AUTOS))
+    head = ["sparsity", "batch", "dtype", "dense us", *methods]
+    if targets:
+        head.append("target (auto)")
     if numpy_col:
         head.append("target (numpy)")
     lines = [head]
@@ -128,7 +136,9 @@ def format_table(rows: Sequence[dict[str, Any]], *, markdown: bool = True) -> st
         ]
         vals += [f"x{c[m]['speedup']:.2f}" if m in c else "-" for m in methods]
         tgt = _target(next(iter(c.values())))
-        if tgt is not None and "sc_auto" in c:
+        if not targets:
+            pass
+        elif tgt is not None and "sc_auto" in c:
             ok = c["sc_auto"]["speedup"] >= tgt
             vals.append(f">= x{tgt:g} {'met' if ok else 'MISSED'}")
         else:
@@ -139,6 +149,57 @@ def format_table(rows: Sequence[dict[str, Any]], *, markdown: bool = True) -> st
     # Every column right-aligned (numbers), no rule under the header: as the
     # table has always looked in the CLI and the committed results.
     return _text.format_table(lines, "r" * len(head), rules=(), markdown=markdown)
+
+
+#: What the table's marks mean, in plain words (printed under it).
+LEGEND = (
+    "How to read it: x2.00 = twice as fast as NumPy dense on the same cell, "
+    "x0.50 = half as fast; '-' = the method did not run on that cell (see "
+    "below). A '~' after the dense time means its timing samples spread by "
+    "more than 25 %: other programs were using the CPU, so read that row "
+    "with care. A 're-run: disturbed cell' line means that the cell's dense "
+    "time was over 1.5x the fastest dense time at the same batch size (dense "
+    "time does not depend on sparsity, so other load slowed it): the cell was "
+    "timed again and the least disturbed run kept (CSV column 'retried')."
+)
+
+
+def not_run(
+    rows: Sequence[dict[str, Any]],
+    requested: Sequence[str],
+    reasons: dict[tuple[str, tuple[Any, ...]], str | None],
+) -> list[str]:
+    """One line per requested method that did not run on every cell, and why.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        The sweep's rows.
+    requested : sequence of str
+        The methods asked for.
+    reasons : dict of (method, cell) to str or None
+        Why a method could not run on a cell ``(dtype, structured, sparsity,
+        batch)`` (:func:`sparsecore.bench.methods.skip_reason`).
+    """
+    cells = _group_cells(rows)
+    lines = []
+    for m in requested:
+        missing = [key for key, c in sorted(cells.items()) if m not in c]
+        if not missing:
+            continue
+        why = sorted({reasons.get((m, key)) or "it did not run" for key in missing})
+        where = (
+            "on any cell"
+            if len(missing) == len(cells)
+            else f"on {len(missing)} of {len(cells)} cells ("
+            + ", ".join(
+                f"{s:g}{'s' if st else ''}/batch {b}" for _, st, s, b in missing[:4]
+            )
+            + (", ..." if len(missing) > 4 else "")
+            + ")"
+        )
+        lines.append(f"  {m}: not run {where}: {'; '.join(why)}")
+    return lines
 
 
 #: The environment fields every CSV row carries (``env_<key>``, spaces as _).

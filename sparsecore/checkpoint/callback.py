@@ -8,9 +8,15 @@ import string
 import warnings
 from typing import Any
 
-from sparsecore._checks import validate_bool, validate_choice, validate_int
+from sparsecore._checks import (
+    validate_bool,
+    validate_choice,
+    validate_int,
+    validate_type,
+)
 from sparsecore.checkpoint.write import checkpoint_arrays, nonfinite_members
 from sparsecore.nn.callbacks import Callback
+from sparsecore.nn.metrics import metric_direction
 from sparsecore.runtime.atomic import atomic_savez
 
 __all__ = ["ModelCheckpoint"]
@@ -33,7 +39,11 @@ class ModelCheckpoint(Callback):
         then not at the end unless it improved).
     monitor : str, default='val_loss'
         Log key compared by `save_best_only`.
-    mode : {'min', 'max'}, default='min'
+    mode : {'auto', 'min', 'max'}, default='auto'
+        Whether `monitor` should fall or rise. ``'auto'`` infers it from the
+        name as :class:`~sparsecore.nn.callbacks.EarlyStopping` does
+        (:func:`sparsecore.nn.metrics.metric_direction`: accuracies rise,
+        losses and errors fall; any other key rises if it contains ``"acc"``).
     compressed : bool, default=False
         Deflate the members.
     verbose : int, default=0
@@ -71,7 +81,7 @@ class ModelCheckpoint(Callback):
         every: int = 1,
         save_best_only: bool = False,
         monitor: str = "val_loss",
-        mode: str = "min",
+        mode: str = "auto",
         compressed: bool = False,
         verbose: int = 0,
     ) -> None:
@@ -86,13 +96,21 @@ class ModelCheckpoint(Callback):
                 f"filepath must be a valid format string; got {filepath!r} ({e})"
             ) from None
         every = validate_int("every", every, 1)
-        validate_choice("mode", mode, ("min", "max"))
+        validate_choice("mode", mode, ("auto", "min", "max"))
+        validate_type("monitor", monitor, str, "a str")
         validate_bool("save_best_only", save_best_only)
         validate_bool("compressed", compressed)
         self.filepath, self.every, self.save_best_only = filepath, every, save_best_only
         self.monitor, self.mode, self.compressed = monitor, mode, compressed
         self.verbose = verbose
-        self.best = math.inf if mode == "min" else -math.inf
+        direction = mode
+        if direction == "auto":
+            direction = metric_direction(monitor) or (
+                "max" if "acc" in monitor else "min"
+            )
+        #: 'min' or 'max': the direction `mode` resolves to.
+        self.direction = direction
+        self.best = math.inf if direction == "min" else -math.inf
         self.last_path: str | None = None
         self._pending: tuple[int, dict[str, Any]] | None = None
         self._last: tuple[int, dict[str, Any]] | None = None
@@ -141,7 +159,7 @@ class ModelCheckpoint(Callback):
             and saved.get("config") == self.get_config()
         ):
             best = float(saved["best"])
-            better = best < self.best if self.mode == "min" else best > self.best
+            better = best < self.best if self.direction == "min" else best > self.best
             if better:
                 self.best = best
         self._publish()
@@ -174,7 +192,7 @@ class ModelCheckpoint(Callback):
                     f"logs; available: {sorted(logs)}"
                 )
             value = float(logs[self.monitor])
-            better = value < self.best if self.mode == "min" else value > self.best
+            better = value < self.best if self.direction == "min" else value > self.best
             if not better:
                 return
             self.best = value

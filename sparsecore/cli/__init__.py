@@ -1,4 +1,4 @@
-"""The ``sparsecore`` command: demo, bench, prune, inspect and sweep.
+"""The ``sparsecore`` command: demo, bench, prune, deploy, inspect and sweep.
 
 Run ``sparsecore --help`` (or ``python -m sparsecore --help``) for the list,
 ``sparsecore <command> --help`` for each command's options and examples.
@@ -8,8 +8,9 @@ line ``sparsecore: error: ...`` on stderr and exits with a non-zero code, with
 no traceback: 2 for a bad command line, 1 for anything else (an unexpected
 internal error too: ``SPARSECORE_DEBUG=1`` shows its traceback). Warnings (for
 example the pruner's "the schedule cannot complete") print as one line
-``sparsecore: warning: ...``. Ctrl-C exits with 130 and SIGTERM with 143,
-both after the same cleanup (no temporary file is left behind).
+``sparsecore: warning: ...``. Ctrl-C exits with 130 (``sparsecore: error:
+interrupted``) and SIGTERM with 143 (``sparsecore: error: terminated``), both
+after the same cleanup (no temporary file is left behind).
 
 Only NumPy and the sparsecore core are imported at start-up; the commands
 import what they need (matplotlib only when ``--plot`` is given).
@@ -17,10 +18,11 @@ import what they need (matplotlib only when ``--plot`` is given).
 Each command is one module, with its ``NAME``, ``HELP``, ``EXAMPLES``,
 ``add_arguments(parser)`` and ``run(args) -> exit code``:
 :mod:`~sparsecore.cli._demo`, :mod:`~sparsecore.cli._bench`,
-:mod:`~sparsecore.cli._prune`, :mod:`~sparsecore.cli._inspect`,
-:mod:`~sparsecore.cli._sweep`; what they share is in
-:mod:`~sparsecore.cli._common`, the progress line in
-:mod:`~sparsecore.cli._progress`.
+:mod:`~sparsecore.cli._prune`, :mod:`~sparsecore.cli._deploy`,
+:mod:`~sparsecore.cli._inspect`, :mod:`~sparsecore.cli._sweep`; what they
+share is in :mod:`~sparsecore.cli._common`, the progress line in
+:mod:`~sparsecore.cli._progress`, the layers found in exported weights in
+:mod:`~sparsecore.cli._layers`.
 """
 
 from __future__ import annotations
@@ -36,20 +38,21 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from sparsecore._version import __version__
-from sparsecore.cli import _bench, _demo, _inspect, _prune, _sweep
+from sparsecore.cli import _bench, _demo, _deploy, _inspect, _prune, _sweep
 from sparsecore.cli._common import PROG, CLIError, Parser, Terminated
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (_demo, _bench, _prune, _inspect, _sweep)
+_COMMANDS = (_demo, _bench, _prune, _deploy, _inspect, _sweep)
 
 _EXAMPLES = """\
 examples:
   sparsecore demo --quick            # the tutorial in under a minute
   sparsecore demo                    # the tutorial: 200 epochs, dense vs pruned
   sparsecore bench --batches 1,1024  # where sparse inference beats dense
-  sparsecore prune w.npz -o w90.npz --sparsity 0.9
-  sparsecore inspect w90.npz
+  sparsecore prune w.safetensors -o w90.safetensors --sparsity 0.9 --save-masks m.npz
+  sparsecore deploy w90.safetensors -o model.npz   # a SparseModel
+  sparsecore inspect model.npz
   sparsecore sweep --dataset mnist1d --methods magnitude,random --sparsities 0.5,0.9 \
       --seeds 0,1,2 --out study/
 """
@@ -134,10 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
-            print(f"{PROG}: interrupted", file=sys.stderr)
+            print(f"{PROG}: error: interrupted", file=sys.stderr)
             return 130
         except Terminated:
-            print(f"{PROG}: terminated", file=sys.stderr)
+            print(f"{PROG}: error: terminated", file=sys.stderr)
             return 128 + signal.SIGTERM
         except BrokenPipeError:
             # The reader went away (`sparsecore inspect f | head`): stop quietly,

@@ -1,13 +1,16 @@
 """``sparsecore bench``: sparse against dense inference, and where sparse wins.
 
 The sweep itself is :func:`sparsecore.bench.run_inference_sweep`; this module
-maps the command line onto it, prints the speedup table and, per batch size,
-the crossover sparsity (:func:`crossovers`).
+maps the command line onto it, prints the speedup table (without the
+project's internal targets, which stay in ``benchmarks/`` reports), what its
+marks mean, every requested method that could not run and why, and, per
+batch size, the crossover sparsity (:func:`crossovers`).
 """
 
 from __future__ import annotations
 
 import argparse
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -114,6 +117,30 @@ def crossovers(rows: Sequence[dict[str, Any]], method: str) -> list[str]:
     return lines
 
 
+def _reasons(
+    rows: Sequence[dict[str, Any]], requested: Sequence[str], kwargs: dict[str, Any]
+) -> dict[tuple[str, tuple[Any, ...]], str | None]:
+    """Why each requested method is missing from a cell, by (method, cell)."""
+    from sparsecore.bench.methods import skip_reason
+    from sparsecore.bench.networks import STRUCTURED_SPARSITY, cached_layers
+
+    present = {(r["method"], r["dtype"], r["structured"], r["sparsity"], r["batch"])
+               for r in rows}  # fmt: skip
+    cells = [(float(s), False) for s in kwargs["sparsities"]]
+    if kwargs["structured"]:
+        cells.append((STRUCTURED_SPARSITY, True))
+    out: dict[tuple[str, tuple[Any, ...]], str | None] = {}
+    for dtype in kwargs["dtypes"]:
+        for sparsity, struct in cells:
+            layers = cached_layers(sparsity, struct, dtype)
+            for batch in kwargs["batches"]:
+                for m in requested:
+                    if (m, dtype, struct, sparsity, batch) not in present:
+                        key = (dtype, struct, sparsity, batch)
+                        out[(m, key)] = skip_reason(m, layers, batch)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``sparsecore bench``; return the exit code."""
     for path in (args.plot, args.csv):
@@ -124,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
 
         plots.require_matplotlib("--plot")
     from sparsecore import bench
+    from sparsecore.bench.report import LEGEND, not_run
 
     if args.methods:
         unknown = [m for m in args.methods if m not in bench.METHODS]
@@ -152,7 +180,19 @@ def run(args: argparse.Namespace) -> int:
         "speedup over numpy dense, same run (x1.00 = as fast as dense; 's' = "
         "75% structured, compacted):"
     )
-    say(bench.format_table(rows, markdown=False))
+    say(bench.format_table(rows, markdown=False, targets=False))
+    say()
+    say(textwrap.fill(LEGEND, width=88))
+    requested = list(dict.fromkeys(["numpy_dense", *(args.methods or bench.METHODS)]))
+    missing = not_run(rows, requested, _reasons(rows, requested, kwargs))
+    if missing:
+        say()
+        say(
+            "requested but not run:"
+            if args.methods
+            else "not run here (every method runs when it can):"
+        )
+        say("\n".join(missing))
     for method in ("sc_csr", "sc_auto", "sc_numpy", "sc_numpy_auto"):
         lines = crossovers(rows, method)
         if lines:

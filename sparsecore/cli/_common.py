@@ -5,13 +5,17 @@ one line and exits with code 1. The argument types raise
 :class:`argparse.ArgumentTypeError`, which argparse turns into a one-line
 usage error (exit code 2).
 
-Every input file goes through the defensive reader
-(:mod:`sparsecore.runtime.npz`, via :func:`open_archive` and
+Every input file goes through a defensive reader: ``.npz`` archives through
+:mod:`sparsecore.runtime.npz` (via :func:`open_archive` and
 :func:`read_archive`), with two opt-ins for weights exported by other tools:
 Fortran-ordered arrays are read, and members that are not ``.npy`` (a
 ``config.json``) are kept as bytes, which ``prune`` copies to its output
-byte for byte. Every output is checked first (:func:`check_output_path`) and
-written by the safe writer (:mod:`sparsecore.runtime.atomic`).
+byte for byte; ``.safetensors`` files through
+:mod:`sparsecore.runtime.safetensors` (recognised by their content, whatever
+their name). Every output is checked first (:func:`check_output_path`) and
+written by the safe writer (:mod:`sparsecore.runtime.atomic`); weights go to
+``.npz`` or, for a name ending in ``.safetensors``, to ``.safetensors``
+(:func:`write_weights`, with the ``safetensors`` package).
 """
 
 from __future__ import annotations
@@ -27,7 +31,18 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from sparsecore.runtime.npz import NpzArchive, SparseFormatError, open_npz
+from sparsecore.runtime.npz import (
+    NpzArchive,
+    SparseFormatError,
+    open_npz,
+    open_regular_file,
+    printable,
+)
+from sparsecore.runtime.safetensors import (
+    SafetensorsFile,
+    looks_like_safetensors,
+    open_safetensors,
+)
 
 __all__ = [
     "PROG",
@@ -38,8 +53,10 @@ __all__ = [
     "check_input_file",
     "check_output_path",
     "header_format",
+    "is_safetensors",
     "is_sparse_model",
     "open_archive",
+    "open_safetensors_file",
     "parse_int_at_least",
     "parse_list",
     "parse_pair",
@@ -49,6 +66,7 @@ __all__ = [
     "say",
     "shape_str",
     "sparsity_of",
+    "write_weights",
 ]
 
 PROG = "sparsecore"
@@ -68,10 +86,14 @@ class Terminated(BaseException):
 
 # ----------------------------------------------------------------------- argparse
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line and point at ``--help``."""
+    """An ArgumentParser whose errors are one ``sparsecore: error:`` line.
+
+    Every error of the command, a sub-command's included, starts with the
+    same prefix and points at the ``--help`` of the command that failed.
+    """
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
 
 
 def parse_sparsity(text: str) -> float:
@@ -172,12 +194,21 @@ class Archive:
         Every other member (a ``config.json``, ...), byte for byte.
     format : tuple (str, object) or None
         ``(format, version)`` of a sparsecore file's JSON header.
+    kind : {'npz', 'safetensors'}
+    metadata : dict of str to str
+        A ``.safetensors`` file's ``__metadata__``.
+    dtypes : dict of str to str
+        A ``.safetensors`` file's dtype per tensor (``"BF16"`` tensors are
+        read as float32; a ``.safetensors`` output narrows them back).
     """
 
     path: str
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     format: tuple[str, Any] | None = None
+    kind: str = "npz"
+    metadata: dict[str, str] = field(default_factory=dict)
+    dtypes: dict[str, str] = field(default_factory=dict)
 
 
 def check_input_file(path: str) -> None:
@@ -187,7 +218,7 @@ def check_input_file(path: str) -> None:
     if not os.path.lexists(path):
         raise CLIError(f"no such file: {path!r}")
     if os.path.isdir(path):
-        raise CLIError(f"{path!r} is a directory, not an .npz file")
+        raise CLIError(f"{path!r} is a directory, not a weights file")
 
 
 def check_output_path(path: str) -> None:
@@ -276,13 +307,51 @@ def header_format(archive: NpzArchive) -> tuple[str, Any] | None:
     return meta["format"], meta.get("version")
 
 
-def read_archive(path: str) -> Archive:
-    """Read every member of an ``.npz`` into memory, never unpickling.
+def is_safetensors(path: str) -> bool:
+    """Whether `path` holds ``.safetensors`` (by content; else by its name).
 
-    Arrays through the defensive reader (:func:`open_archive`); other members
-    byte for byte. The memory used is at most what the members declare, which
-    the reader bounds by 1032 times the file's size.
+    A zip archive is an ``.npz`` whatever its name; a file whose 9th byte is
+    ``{`` (after the 8-byte header length) is ``.safetensors``; anything else
+    by the name it was given (for the error message).
     """
+    try:
+        with open_regular_file(path, SparseFormatError) as (fid, _):
+            head = fid.read(9)
+    except (OSError, SparseFormatError):
+        head = b""
+    if head[:2] == b"PK":
+        return False
+    return looks_like_safetensors(head) or path.lower().endswith(".safetensors")
+
+
+@contextlib.contextmanager
+def open_safetensors_file(path: str) -> Iterator[SafetensorsFile]:
+    """`path` opened with the defensive ``.safetensors`` reader.
+
+    Every problem becomes a :class:`CLIError` naming the file.
+    """
+    check_input_file(path)
+    try:
+        with open_safetensors(path, SparseFormatError) as f:
+            yield f
+    except SparseFormatError as e:
+        raise CLIError(str(e)) from None
+    except FileNotFoundError:
+        raise CLIError(f"no such file: {path!r}") from None
+    except PermissionError:
+        raise CLIError(f"cannot read {path!r}: permission denied") from None
+
+
+def read_archive(path: str) -> Archive:
+    """Read every array of an ``.npz`` or ``.safetensors`` file, never unpickling.
+
+    Arrays through the defensive readers (:func:`open_archive`,
+    :func:`open_safetensors_file`); other ``.npz`` members byte for byte. The
+    memory used is at most what the members declare, which the readers bound
+    by the file's size (1032 times it for deflated ``.npz`` members).
+    """
+    if is_safetensors(path):
+        return _read_safetensors(path)
     out = Archive(path)
     with open_archive(path) as archive:
         try:
@@ -296,6 +365,117 @@ def read_archive(path: str) -> Archive:
             raise CLIError(_reason(str(e))) from None
     if not out.arrays and not out.files:
         raise CLIError(f"{path}: the .npz file holds no arrays")
+    return out
+
+
+def _read_safetensors(path: str) -> Archive:
+    out = Archive(path, kind="safetensors")
+    with open_safetensors_file(path) as f:
+        try:
+            for name in f.tensors:
+                out.arrays[name] = f.read(name)
+        except SparseFormatError as e:
+            raise CLIError(str(e)) from None
+        out.metadata, out.dtypes = f.metadata, f.dtypes
+    if not out.arrays:
+        raise CLIError(f"{path}: the .safetensors file holds no tensors")
+    return out
+
+
+_SAFETENSORS_DTYPES = frozenset("?bBhHiIlLqQefd")  # numpy type chars it stores
+
+
+def write_weights(
+    path: str,
+    arrays: dict[str, np.ndarray],
+    *,
+    files: dict[str, bytes] | None = None,
+    metadata: dict[str, str] | None = None,
+    dtypes: dict[str, str] | None = None,
+    compressed: bool = False,
+    kind: str | None = None,
+) -> None:
+    """Write arrays to `path`: ``.safetensors`` if its name says so, else ``.npz``.
+
+    Parameters
+    ----------
+    path : str
+    arrays : dict of str to ndarray
+    files : dict of str to bytes, optional
+        Other ``.npz`` members, byte for byte (a ``.safetensors`` file holds
+        only tensors: a warning says they are not written).
+    metadata : dict of str to str, optional
+        A ``.safetensors`` file's ``__metadata__`` (dropped, with a warning,
+        in an ``.npz``).
+    dtypes : dict of str to str, optional
+        The ``.safetensors`` dtype each array was read from: ``"BF16"``
+        arrays are narrowed back (exactly: they hold bfloat16 values).
+    compressed : bool, default=False
+        Deflate the ``.npz`` members (``.safetensors`` is never compressed).
+    kind : {'npz', 'safetensors'}, optional
+        The format, whatever the name (default: from the name).
+
+    Raises
+    ------
+    CLIError
+        If the ``safetensors`` package is missing, or an array cannot be
+        stored in ``.safetensors`` (strings, objects, complex numbers).
+    """
+    import warnings
+
+    from sparsecore.runtime.atomic import atomic_savez, atomic_write
+
+    if kind is None:
+        kind = "safetensors" if path.lower().endswith(".safetensors") else "npz"
+    if kind == "npz":
+        if metadata:
+            warnings.warn(
+                f"the input's .safetensors metadata ({len(metadata)} keys) is not "
+                f"written to {path} (an .npz holds arrays only)",
+                UserWarning,
+                stacklevel=2,
+            )
+        atomic_savez(path, arrays, compressed=compressed, files=files)
+        return
+    try:
+        from safetensors.numpy import save
+    except ImportError:
+        raise CLIError(
+            f"writing {path} needs the safetensors package: "
+            'pip install "sparsecore[safetensors]"'
+        ) from None
+    tensors: dict[str, np.ndarray] = {}
+    for name, a in arrays.items():
+        if a.dtype.char not in _SAFETENSORS_DTYPES:
+            raise CLIError(
+                f"array {printable(name)!r} of dtype {a.dtype} cannot be stored in "
+                f"a .safetensors file; write an .npz instead"
+            )
+        if (dtypes or {}).get(name) == "BF16":
+            a = _to_bfloat16(a, path)
+        tensors[name] = np.ascontiguousarray(a)
+    if files:
+        warnings.warn(
+            f"{len(files)} member(s) that are not arrays ({', '.join(files)}) are "
+            f"not written to {path} (a .safetensors file holds tensors only)",
+            UserWarning,
+            stacklevel=2,
+        )
+    blob = save(tensors, metadata=metadata or None)
+    with atomic_write(path) as f:
+        f.write(blob)
+
+
+def _to_bfloat16(a: np.ndarray, path: str) -> np.ndarray:
+    """A float32 array of bfloat16 values, as ``ml_dtypes.bfloat16``."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise CLIError(
+            f"writing bfloat16 tensors to {path} needs the ml_dtypes package: "
+            'pip install "sparsecore[safetensors]"'
+        ) from None
+    out: np.ndarray = a.astype(ml_dtypes.bfloat16)
     return out
 
 

@@ -1,8 +1,9 @@
-"""``sparsecore inspect``: what an ``.npz`` holds, per array or per layer.
+"""``sparsecore inspect``: what a weights file holds, per array or per layer.
 
-A plain ``.npz`` of arrays (weights, a checkpoint) is listed per array, read
-one member at a time through the defensive reader (memory: the largest
-member); members that are not ``.npy`` are listed with their size. A saved
+A plain ``.npz`` of arrays (weights, a checkpoint) or a ``.safetensors`` file
+is listed per array, read one array at a time through the defensive readers
+(memory: the largest array); ``.npz`` members that are not ``.npy`` are listed
+with their size, a ``.safetensors`` file's metadata by its keys. A saved
 :class:`~sparsecore.runtime.SparseModel` is loaded (and so validated) and
 listed per layer.
 """
@@ -18,8 +19,10 @@ from sparsecore._text import format_table, human_bytes
 from sparsecore.cli._common import (
     CLIError,
     header_format,
+    is_safetensors,
     is_sparse_model,
     open_archive,
+    open_safetensors_file,
     say,
     shape_str,
     sparsity_of,
@@ -30,12 +33,13 @@ __all__ = ["EXAMPLES", "HELP", "NAME", "add_arguments", "run"]
 
 NAME = "inspect"
 HELP = (
-    "Print shape, sparsity and bytes per array of a weights .npz, or per "
-    "layer of a saved SparseModel."
+    "Print shape, sparsity and bytes per array of a weights .npz or "
+    ".safetensors, or per layer of a saved SparseModel."
 )
 EXAMPLES = """\
 examples:
   sparsecore inspect weights.npz     # any .npz of arrays: per-array sparsity
+  sparsecore inspect model.safetensors
   sparsecore inspect model.npz       # a saved SparseModel: per-layer summary
 """
 
@@ -48,6 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``sparsecore inspect``; return the exit code."""
     path: str = args.file
+    if is_safetensors(path):
+        return _inspect_safetensors(path)
     rows = [["array", "shape", "dtype", "nonzeros", "sparsity", "bytes"]]
     total_n = total_nnz = total_bytes = n_arrays = 0
     with open_archive(path) as archive:
@@ -102,6 +108,54 @@ def run(args: argparse.Namespace) -> int:
     size = human_bytes(os.path.getsize(path))
     say(f"{path}{kind}: {n_arrays} arrays, {size} on disk")
     say(format_table(rows, "lllrrr"))
+    return 0
+
+
+def _inspect_safetensors(path: str) -> int:
+    rows = [["array", "shape", "dtype", "nonzeros", "sparsity", "bytes"]]
+    total_n = total_nnz = total_bytes = 0
+    with open_safetensors_file(path) as f:
+        if not f.tensors:
+            raise CLIError(f"{path}: the .safetensors file holds no tensors")
+        try:
+            for name, t in f.tensors.items():
+                a = f.read(name)  # one tensor at a time
+                nnz = int(np.count_nonzero(a))
+                nbytes = t.end - t.begin
+                rows.append(
+                    [
+                        printable(name),
+                        shape_str(a),
+                        t.dtype,
+                        f"{nnz:,}",
+                        f"{sparsity_of(a):.4f}" if a.size else "-",
+                        f"{nbytes:,}",
+                    ]
+                )
+                total_n += a.size
+                total_nnz += nnz
+                total_bytes += nbytes
+                del a
+        except SparseFormatError as e:
+            raise CLIError(str(e)) from None
+        metadata = f.metadata
+    rows.append(
+        [
+            f"total ({len(rows) - 1} tensors)",
+            "",
+            "",
+            f"{total_nnz:,}",
+            f"{1.0 - total_nnz / total_n:.4f}" if total_n else "-",
+            f"{total_bytes:,}",
+        ]
+    )
+    size = human_bytes(os.path.getsize(path))
+    say(f"{path} (safetensors): {len(rows) - 2} tensors, {size} on disk")
+    say(format_table(rows, "lllrrr"))
+    if metadata:
+        keys = ", ".join(printable(k, 40) for k in list(metadata)[:8])
+        more = f" and {len(metadata) - 8} more" if len(metadata) > 8 else ""
+        say(f"metadata: {len(metadata)} keys ({keys}{more})")
     return 0
 
 

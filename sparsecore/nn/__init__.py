@@ -11,7 +11,7 @@ from sparsecore.nn.callbacks import (
     TerminateOnNaN,
 )
 from sparsecore.nn.gradcheck import check_layer, check_loss, check_model
-from sparsecore.nn.layers import Dense, Layer
+from sparsecore.nn.layers import Dense, Layer, ResidualDense
 from sparsecore.nn.learning_rate import (
     CosineDecay,
     ExponentialDecay,
@@ -53,6 +53,7 @@ __all__ = [
     "PiecewiseConstantDecay",
     "ProgressLogger",
     "ReLU",
+    "ResidualDense",
     "Sequential",
     "Sigmoid",
     "Softmax",

@@ -23,7 +23,7 @@ import numpy as np
 from sparsecore._checks import validate_bool, validate_int
 from sparsecore.nn.initializers import get_initializer
 
-__all__ = ["Dense", "KernelOperator", "Layer"]
+__all__ = ["Dense", "KernelOperator", "Layer", "ResidualDense"]
 
 
 class KernelOperator(Protocol):
@@ -294,3 +294,71 @@ class Dense(Layer):
             "bias_initializer": self.bias_initializer,
             "use_bias": self.use_bias,
         }
+
+
+class ResidualDense(Dense):
+    """Dense with a skip connection: ``y = x + relu(x @ kernel + bias)``.
+
+    The second layer of the MNIST-1D lottery-ticket notebook's MLP
+    (``h = h + relu(linear2(h))``). Its kernel is square, ``(units, units)``,
+    and is pruned like any other (its name is ``residual_<i>/kernel``).
+
+    Parameters
+    ----------
+    units : int
+        Width of the input and of the output.
+    kernel_initializer, bias_initializer, use_bias
+        As :class:`Dense`.
+
+    Notes
+    -----
+    With ``z = x W + b``, ``a = [z > 0]`` and upstream gradient ``G``:
+
+    .. math::
+
+        \\frac{\\partial L}{\\partial W} = x^T (G \\odot a), \\qquad
+        \\frac{\\partial L}{\\partial x} = G + (G \\odot a) W^T.
+
+    :class:`~sparsecore.runtime.SparseModel` runs chains of plain layers only
+    and refuses a model with a residual layer.
+    """
+
+    kind = "residual"
+    #: Read by the runtime, which refuses skip connections.
+    residual = True
+
+    def __init__(
+        self,
+        units: int,
+        kernel_initializer: str = "glorot_uniform",
+        bias_initializer: str = "zeros",
+        use_bias: bool = True,
+    ) -> None:
+        super().__init__(units, kernel_initializer, bias_initializer, use_bias)
+        self._active: np.ndarray | None = None
+
+    def build(self, n_in: int, rng: np.random.Generator, dtype: np.dtype) -> int:
+        if n_in != self.units:
+            raise ValueError(
+                f"units must equal the input width {n_in} for a residual layer "
+                f"(y = x + f(x)); got {self.units!r}"
+            )
+        return super().build(n_in, rng, dtype)
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        """``(n_samples, units) -> (n_samples, units)``; caches ``x`` and ``z > 0``."""
+        z = super().forward(x, training)
+        self._active = z > 0
+        np.maximum(z, 0, out=z)
+        z += x
+        return z
+
+    def backward(self, grad_out: np.ndarray, need_grad_in: bool = True) -> np.ndarray:
+        """Fill ``grads`` from ``G * [z > 0]``; return ``G + (G * [z > 0]) W^T``."""
+        if self._active is None:
+            raise RuntimeError(
+                f"{self.name or 'ResidualDense'}: backward called before forward"
+            )
+        dz = grad_out * self._active
+        grad_in = super().backward(dz, need_grad_in)
+        return grad_out + grad_in if need_grad_in else grad_out

@@ -31,7 +31,7 @@ from sparsecore._checks import (
 from sparsecore._text import format_table
 from sparsecore.nn.activations import ACTIVATIONS
 from sparsecore.nn.callbacks import Callback, CallbackList, History, ProgressLogger
-from sparsecore.nn.layers import Dense, Layer
+from sparsecore.nn.layers import Dense, Layer, ResidualDense
 from sparsecore.nn.losses import Loss, get_loss
 from sparsecore.nn.metrics import MetricFn, get_metrics
 from sparsecore.nn.optimizers import Optimizer, get_optimizer
@@ -41,6 +41,7 @@ __all__ = ["LAYERS", "NonFiniteLossError", "Sequential"]
 #: Layer classes by class name, for :meth:`Sequential.from_config`.
 LAYERS: dict[str, type[Layer]] = {
     "Dense": Dense,
+    "ResidualDense": ResidualDense,
     **{cls.__name__: cls for cls in ACTIVATIONS.values()},
 }
 

@@ -7,8 +7,9 @@ CSR matrix and its kernels), ``ell`` (the sorted, sliced ELLPACK layout of the
 pure-NumPy kernels), ``model`` (SparseModel and SparseLayer), ``compact``,
 ``auto`` (the ``format="auto"`` cost model), ``plan`` (the planner that
 chooses format, backend and threads per layer, and its cache), ``activations``, ``io``
-(the ``.npz`` layout of a SparseModel), ``atomic`` (the safe writer) and
-``npz`` (the defensive reader).
+(the ``.npz`` layout of a SparseModel: binsparse layers), ``atomic`` (the safe
+writer), ``npz`` and ``safetensors`` (the defensive readers) and ``onnx``
+(``SparseModel.to_onnx``; the ``onnx`` package is imported only there).
 
 >>> import numpy as np
 >>> from sparsecore.runtime import SparseModel
@@ -26,6 +27,7 @@ from .io import load_sparse_model, save_sparse_model
 from .model import SparseLayer, SparseModel
 from .npz import NpzArchive, SparseFormatError, open_npz
 from .plan import LayerPlan, clear_plan_cache, plan_layers
+from .safetensors import SafetensorsFile, open_safetensors
 
 __all__ = [
     "CSRMatrix",
@@ -33,6 +35,7 @@ __all__ = [
     "NpzArchive",
     "SparseFormatError",
     "SparseLayer",
+    "SafetensorsFile",
     "SparseModel",
     "atomic_savez",
     "atomic_write",
@@ -42,6 +45,7 @@ __all__ = [
     "compact_layers",
     "load_sparse_model",
     "open_npz",
+    "open_safetensors",
     "plan_layers",
     "save_sparse_model",
 ]

@@ -1,11 +1,23 @@
 """The ``.npz`` layout of a :class:`~sparsecore.runtime.SparseModel`: write and read.
 
-:func:`save_sparse_model` writes the layers (dense, or the CSR triple of the
-transposed kernel) and a JSON header through the safe writer
-(:mod:`sparsecore.runtime.atomic`); :func:`load_sparse_model` reads them back
-through the defensive reader (:mod:`sparsecore.runtime.npz`), validating every
-field before any array is built, and raises
-:class:`~sparsecore.runtime.npz.SparseFormatError` for anything wrong.
+:func:`save_sparse_model` writes the layers through the safe writer
+(:mod:`sparsecore.runtime.atomic`) in the layout below (version 2);
+:func:`load_sparse_model` reads it, and the version 1 files of earlier
+sparsecore releases, through the defensive reader
+(:mod:`sparsecore.runtime.npz`), validating every field before any array is
+built, and raises :class:`~sparsecore.runtime.npz.SparseFormatError` for
+anything wrong. ``docs/formats.md`` describes the layout for users.
+
+Each layer's weight matrix is stored following the **binsparse** convention
+(the Binary Sparse Format Specification, version 0.1: a JSON descriptor under
+the key ``"binsparse"`` naming the format, shape, number of stored values and
+the arrays' data types, beside arrays with the names the format defines),
+stored as its Python reference implementation (``binsparse`` 0.1.4) stores it
+in an ``.npz``: the descriptor in a ``binsparse`` member, its version written
+``"0.1.0"``. So a binsparse reader given the members under ``layers/<i>/``, or
+``scipy.sparse.csr_array((values, indices_1, pointers_to_1), shape)``, loads
+a layer without sparsecore, and ``np.load(path, allow_pickle=False)`` reads
+every member.
 """
 
 from __future__ import annotations
@@ -25,8 +37,10 @@ if TYPE_CHECKING:
     from .model import SparseLayer, SparseModel
 
 __all__ = [
+    "BINSPARSE_VERSION",
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "READ_VERSIONS",
     "load_sparse_model",
     "save_sparse_model",
 ]
@@ -34,34 +48,67 @@ __all__ = [
 
 # ---------------------------------------------------------------- models
 #
-# Layout of a SparseModel archive, version 1 (every member is a plain .npy):
+# Layout of a SparseModel archive, version 2 (every member a plain .npy):
 #
-#   header                 0-d str array: JSON, see _header()
-#   layers/<i>/bias        (n_out,) float32|float64
-#   layers/<i>/kernel_t    (n_out, n_in) float, for a "dense" layer
-#   layers/<i>/data        (nnz,) float    \
-#   layers/<i>/indices     (nnz,) int32     > for a "csr" layer: the CSR form
-#   layers/<i>/indptr      (n_out + 1,) int32 / of the transposed kernel
+#   header                       0-d str array: JSON, see below
+#   layers/<i>/binsparse         0-d str array: {"binsparse": descriptor}
+#   layers/<i>/values            CSR: (nnz,) float; DMATR: (n_out * n_in,) row-major
+#   layers/<i>/indices_1         CSR: (nnz,) int32, the input of each value
+#   layers/<i>/pointers_to_1     CSR: (n_out + 1,) int32, where each output's
+#                                values start in values and indices_1
+#   layers/<i>/bias              (n_out,) float
 #
-# The JSON header is {"format": "sparsecore.SparseModel", "version": 1,
-# "dtype": "float32"|"float64", "input_dim": int, "batch_size": int,
-# "layers": [{"format": "csr"|"dense", "n_in": int, "n_out": int, "nnz": int,
-# "activation": str, "alpha": float, "original_shape": [int, int]}, ...]}.
+# The matrix of layer i is W, shape (n_out, n_in) (PyTorch's Linear.weight;
+# the kernel is W.T), and the layer computes act(x @ W.T + bias). Its
+# descriptor: {"version": "0.1.0", "format": "CSR" | "DMATR",
+# "shape": [n_out, n_in], "number_of_stored_values": nnz, "data_types":
+# {"pointers_to_1": "int32", "indices_1": "int32", "values": dtype}} (DMATR:
+# only "values"). The header: {"format": "sparsecore.SparseModel",
+# "version": 2, "dtype": "float32" | "float64", "input_dim": int,
+# "batch_size": int, "layers": [{"n_in": int, "n_out": int, "activation": str,
+# "alpha": float, "original_shape": [n_in, n_out]}, ...]}.
+#
+# Version 1 (still read): header layers also had "format" ("csr" | "dense")
+# and "nnz"; members layers/<i>/bias, and layers/<i>/kernel_t (n_out, n_in)
+# for a dense layer or layers/<i>/data, indices, indptr for a CSR one.
 
 FORMAT_NAME = "sparsecore.SparseModel"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The versions :func:`load_sparse_model` reads.
+READ_VERSIONS = (1, 2)
+#: The binsparse specification version of the layers' descriptors (0.1, as
+#: the reference implementation writes it; "0.1" is read too).
+BINSPARSE_VERSION = "0.1.0"
+_BINSPARSE_READ = ("0.1", "0.1.0")
 _MAX_HEADER_CHARS = 1 << 20
+_MAX_DESCRIPTOR_CHARS = 1 << 12
 _MAX_DIM = (1 << 31) - 1
 _HEADER_KEYS = {"format", "version", "dtype", "input_dim", "batch_size", "layers"}
-_LAYER_KEYS = {
+_LAYER_KEYS = {"n_in", "n_out", "activation", "alpha", "original_shape"}
+_LAYER_KEYS_V1 = _LAYER_KEYS | {"format", "nnz"}
+_DESCRIPTOR_KEYS = {
+    "version",
     "format",
-    "n_in",
-    "n_out",
-    "nnz",
-    "activation",
-    "alpha",
-    "original_shape",
+    "shape",
+    "number_of_stored_values",
+    "data_types",
 }
+# binsparse format of each storage, and the members it defines.
+_BINSPARSE = {"csr": "CSR", "dense": "DMATR"}
+_CSR_ARRAYS = ("pointers_to_1", "indices_1", "values")
+
+
+def _descriptor(
+    fmt: str, n_in: int, n_out: int, nnz: int, dtype: str
+) -> dict[str, Any]:
+    types = {"pointers_to_1": "int32", "indices_1": "int32", "values": dtype}
+    return {
+        "version": BINSPARSE_VERSION,
+        "format": _BINSPARSE[fmt],
+        "shape": [n_out, n_in],
+        "number_of_stored_values": nnz,
+        "data_types": types if fmt == "csr" else {"values": dtype},
+    }
 
 
 def save_sparse_model(
@@ -81,23 +128,26 @@ def save_sparse_model(
 
     layers_meta = []
     arrays: dict[str, np.ndarray] = {}
+    dtype = model.dtype.name
     for i, layer in enumerate(model.layers):
         n_in, n_out = layer.shape
         w = layer.weight
         prefix = f"layers/{i}/"
-        arrays[prefix + "bias"] = layer.bias
         if isinstance(w, CSRMatrix):
-            arrays[prefix + "data"] = w.data
-            arrays[prefix + "indices"] = w.indices
-            arrays[prefix + "indptr"] = w.indptr
+            desc = _descriptor("csr", n_in, n_out, w.nnz, dtype)
+            arrays[prefix + "binsparse"] = np.array(json.dumps({"binsparse": desc}))
+            arrays[prefix + "pointers_to_1"] = w.indptr
+            arrays[prefix + "indices_1"] = w.indices
+            arrays[prefix + "values"] = w.data
         else:
-            arrays[prefix + "kernel_t"] = w
+            desc = _descriptor("dense", n_in, n_out, n_in * n_out, dtype)
+            arrays[prefix + "binsparse"] = np.array(json.dumps({"binsparse": desc}))
+            arrays[prefix + "values"] = np.ascontiguousarray(w).reshape(-1)
+        arrays[prefix + "bias"] = layer.bias
         layers_meta.append(
             {
-                "format": layer.format,
                 "n_in": n_in,
                 "n_out": n_out,
-                "nnz": layer.nnz if layer.format == "csr" else n_in * n_out,
                 "activation": layer.activation,
                 "alpha": float(layer.alpha),
                 "original_shape": [int(s) for s in layer.original_shape],
@@ -106,7 +156,7 @@ def save_sparse_model(
     header = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
-        "dtype": model.dtype.name,
+        "dtype": dtype,
         "input_dim": model.input_dim,
         "batch_size": model.batch_size,
         "layers": layers_meta,
@@ -153,12 +203,14 @@ def _read_header(r: NpzArchive) -> dict[str, Any]:
     if header.get("format") != FORMAT_NAME:
         got = header.get("format")
         r.fail("header.format", f"must be {FORMAT_NAME!r}; got {got!r}")
-    if header.get("version") != FORMAT_VERSION:
+    version = header.get("version")
+    if isinstance(version, bool) or version not in READ_VERSIONS:
         r.fail(
             "header.version",
-            f"unsupported version {header.get('version')!r}; this sparsecore "
-            f"reads version {FORMAT_VERSION}",
+            f"unsupported version {version!r:.40}; this sparsecore reads "
+            f"versions {', '.join(map(str, READ_VERSIONS))}",
         )
+    layer_keys = _LAYER_KEYS_V1 if version == 1 else _LAYER_KEYS
     if set(header) != _HEADER_KEYS:
         r.fail("header", f"keys must be {sorted(_HEADER_KEYS)}; got {sorted(header)}")
     if header["dtype"] not in ("float32", "float64"):
@@ -172,9 +224,9 @@ def _read_header(r: NpzArchive) -> dict[str, Any]:
     n = header["input_dim"]
     for i, lay in enumerate(layers):
         field = f"header.layers[{i}]"
-        if not isinstance(lay, dict) or set(lay) != _LAYER_KEYS:
-            r.fail(field, f"must be an object with keys {sorted(_LAYER_KEYS)}")
-        if lay["format"] not in ("csr", "dense"):
+        if not isinstance(lay, dict) or set(lay) != layer_keys:
+            r.fail(field, f"must be an object with keys {sorted(layer_keys)}")
+        if version == 1 and lay["format"] not in ("csr", "dense"):
             got = lay["format"]
             r.fail(field + ".format", f"must be 'csr' or 'dense'; got {got!r}")
         n_in = _check_int(r, field + ".n_in", lay["n_in"], 0)
@@ -186,9 +238,10 @@ def _read_header(r: NpzArchive) -> dict[str, Any]:
                 f"output has {n}",
             )
         n = n_out
-        _check_int(r, field + ".nnz", lay["nnz"], 0, n_in * n_out)
-        if lay["format"] == "dense" and lay["nnz"] != n_in * n_out:
-            r.fail(field + ".nnz", "must be n_in * n_out for a dense layer")
+        if version == 1:
+            _check_int(r, field + ".nnz", lay["nnz"], 0, n_in * n_out)
+            if lay["format"] == "dense" and lay["nnz"] != n_in * n_out:
+                r.fail(field + ".nnz", "must be n_in * n_out for a dense layer")
         if lay["activation"] not in ACTIVATION_NAMES:
             r.fail(
                 field + ".activation",
@@ -233,42 +286,117 @@ def load_sparse_model(
         return _load_npz(r)
 
 
+def _read_descriptor(
+    r: NpzArchive, i: int, lay: dict[str, Any], dtype: str
+) -> tuple[str, int]:
+    """Layer `i`'s binsparse descriptor, checked: ``(format, nnz)``."""
+    field = f"layers/{i}/binsparse"
+    if field not in r.members:
+        r.fail(field, "missing member")
+    outer = r.read_json(field, _MAX_DESCRIPTOR_CHARS)
+    if not isinstance(outer, dict) or set(outer) != {"binsparse"}:
+        r.fail(field, 'must be a JSON object {"binsparse": descriptor}')
+    desc = outer["binsparse"]
+    field += ".binsparse"
+    if not isinstance(desc, dict) or set(desc) != _DESCRIPTOR_KEYS:
+        got = sorted(desc) if isinstance(desc, dict) else type(desc).__name__
+        r.fail(
+            field, f"must be an object with keys {sorted(_DESCRIPTOR_KEYS)}; got {got}"
+        )
+    if not isinstance(desc["version"], str) or desc["version"] not in _BINSPARSE_READ:
+        r.fail(
+            field + ".version",
+            f"must be {BINSPARSE_VERSION!r}; got {desc['version']!r:.40}",
+        )
+    formats = {v: k for k, v in _BINSPARSE.items()}
+    if not isinstance(desc["format"], str) or desc["format"] not in formats:
+        r.fail(
+            field + ".format",
+            f"must be 'CSR' or 'DMATR'; got {desc['format']!r:.40}",
+        )
+    fmt = formats[desc["format"]]
+    n_in, n_out = lay["n_in"], lay["n_out"]
+    if desc["shape"] != [n_out, n_in] or any(
+        isinstance(d, bool) for d in desc["shape"]
+    ):
+        r.fail(
+            field + ".shape",
+            f"must be [n_out, n_in] = [{n_out}, {n_in}]; got {desc['shape']!r:.80}",
+        )
+    nnz = _check_int(
+        r,
+        field + ".number_of_stored_values",
+        desc["number_of_stored_values"],
+        0,
+        n_in * n_out,
+    )
+    if fmt == "dense" and nnz != n_in * n_out:
+        r.fail(
+            field + ".number_of_stored_values",
+            f"must be n_out * n_in = {n_in * n_out} for DMATR; got {nnz}",
+        )
+    expected = _descriptor(fmt, n_in, n_out, nnz, dtype)["data_types"]
+    if desc["data_types"] != expected:
+        r.fail(
+            field + ".data_types",
+            f"must be {json.dumps(expected)}; got {desc['data_types']!r:.120}",
+        )
+    return fmt, nnz
+
+
 def _load_npz(r: NpzArchive) -> tuple[list[SparseLayer], int, int]:
     from .csr import CSRMatrix
     from .model import SparseLayer
 
     header = _read_header(r)
+    v1 = header["version"] == 1
     dtype = np.dtype(header["dtype"]).newbyteorder("<")
     i32 = np.dtype("<i4")
+    # (format, nnz, member names) per layer, every descriptor checked before
+    # any array is read
+    plan: list[tuple[str, int, dict[str, str]]] = []
     expected = ["header"]
     for i, lay in enumerate(header["layers"]):
-        csr = lay["format"] == "csr"
-        names = ("data", "indices", "indptr") if csr else ("kernel_t",)
-        expected += [f"layers/{i}/{name}" for name in ("bias", *names)]
+        p = f"layers/{i}/"
+        if v1:
+            fmt, nnz = lay["format"], lay["nnz"]
+            names = {"data": "data", "indices": "indices", "indptr": "indptr"}
+            names |= {"kernel": "kernel_t"}
+        else:
+            fmt, nnz = _read_descriptor(r, i, lay, header["dtype"])
+            names = {"data": "values", "indices": "indices_1"}
+            names |= {"indptr": "pointers_to_1", "kernel": "values"}
+            expected.append(p + "binsparse")
+        names = {k: p + v for k, v in names.items()}
+        stored = ("data", "indices", "indptr") if fmt == "csr" else ("kernel",)
+        expected += [p + "bias", *(names[k] for k in stored)]
+        plan.append((fmt, nnz, names))
     r.check_members(expected, missing_first=True)  # before any array is read
     layers = []
-    for i, lay in enumerate(header["layers"]):
+    for i, (lay, (fmt, nnz, names)) in enumerate(
+        zip(header["layers"], plan, strict=True)
+    ):
         p = f"layers/{i}/"
-        n_in, n_out, nnz = lay["n_in"], lay["n_out"], lay["nnz"]
+        n_in, n_out = lay["n_in"], lay["n_out"]
         bias = r.read(p + "bias", dtype, (n_out,))
         weight: CSRMatrix | np.ndarray
-        if lay["format"] == "csr":
-            data = r.read(p + "data", dtype, (nnz,))
-            indices = r.read(p + "indices", i32, (nnz,))
-            indptr = r.read(p + "indptr", i32, (n_out + 1,))
+        if fmt == "csr":
+            data = r.read(names["data"], dtype, (nnz,))
+            indices = r.read(names["indices"], i32, (nnz,))
+            indptr = r.read(names["indptr"], i32, (n_out + 1,))
             try:
                 weight = CSRMatrix(data, indices, indptr, (n_out, n_in), check=True)
             except ValueError as e:
-                r.fail(p + "indptr/indices", str(e))
+                r.fail(names["indptr"] + "/" + names["indices"].rsplit("/")[-1], str(e))
             values = data
+            field = names["data"]
         else:
-            weight = r.read(p + "kernel_t", dtype, (n_out, n_in))
+            shape = (n_out, n_in) if v1 else (n_out * n_in,)
+            weight = r.read(names["kernel"], dtype, shape).reshape(n_out, n_in)
             values = weight
+            field = names["kernel"]
         if not np.all(np.isfinite(values)):
-            r.fail(
-                p + ("data" if lay["format"] == "csr" else "kernel_t"),
-                "weights must be finite",
-            )
+            r.fail(field, "weights must be finite")
         if not np.all(np.isfinite(bias)):
             r.fail(p + "bias", "must be finite")
         orig = tuple(lay["original_shape"])

@@ -157,17 +157,40 @@ def _validate_layers(
         k = k.astype(dt)
         b = np.zeros(k.shape[1], dt) if bias is None else np.asarray(bias, dt)
         if b.shape != (k.shape[1],):
+            hint = ""
+            if b.shape == (k.shape[0],) and k.shape[0] != k.shape[1]:
+                # The bias fits the kernel's first axis: a PyTorch Linear.weight
+                # (out, in) given as is.
+                hint = (
+                    f"; the bias fits the kernel's first axis: a kernel is "
+                    f"(n_in, n_out), so a PyTorch Linear.weight of shape "
+                    f"{k.shape} (out, in) must be passed transposed (weight.T)"
+                )
             raise ValueError(
-                f"layers[{i}] bias must have shape ({k.shape[1]},); got {b.shape}"
+                f"layers[{i}] bias must have shape ({k.shape[1]},) for a kernel of "
+                f"shape {k.shape} (n_in, n_out); got {b.shape}{hint}"
             )
         if not (np.all(np.isfinite(k)) and np.all(np.isfinite(b))):
             raise ValueError(f"layers[{i}] kernel and bias must be finite")
         if n_prev is not None and k.shape[0] != n_prev:
+            hint = (
+                " (it has them on its second axis: is it a PyTorch "
+                "Linear.weight (out, in)? pass weight.T)"
+                if k.shape[1] == n_prev
+                else ""
+            )
             raise ValueError(
-                f"layers[{i}] kernel must have {n_prev} inputs; got shape {k.shape}"
+                f"layers[{i}] kernel (n_in, n_out) must have {n_prev} inputs, the "
+                f"outputs of layers[{i - 1}]; got shape {k.shape}{hint}"
             )
         n_prev = k.shape[1]
-        raw.append((k, b, *validate_activation(act)))
+        name, alpha = validate_activation(act)
+        if name == "softmax" and k.shape[1] == 0:
+            raise ValueError(
+                f"layers[{i}] is a softmax over 0 units; a softmax layer needs at "
+                "least 1 output unit"
+            )
+        raw.append((k, b, name, alpha))
     if not raw:
         raise ValueError("layers must hold at least one layer; got 0")
     return raw
@@ -210,6 +233,11 @@ def _read_model(model: Any) -> list[tuple[Any, Any, Any]]:
         name = getattr(layer, "name", type(layer).__name__)
         params = getattr(layer, "params", None) or {}
         act = getattr(layer, "activation", None)
+        if getattr(layer, "residual", False):
+            raise ValueError(
+                f"layer {name!r} ({type(layer).__name__}) has a skip connection; "
+                "a SparseModel runs chains of plain layers only"
+            )
         if "kernel" in params:
             own = act if isinstance(act, str) else None
             kernel = params["kernel"]
@@ -329,6 +357,11 @@ class SparseModel:
                 raise ValueError(
                     f"layer {i} activation must be one of {list(ACTIVATION_NAMES)}; "
                     f"got {layer.activation!r}"
+                )
+            if layer.activation == "softmax" and n == 0:
+                raise ValueError(
+                    f"layer {i} is a softmax over 0 units; a softmax layer needs at "
+                    "least 1 output unit"
                 )
         self.backend = resolve_backend(backend)
         if threads is None:
@@ -652,6 +685,25 @@ class SparseModel:
         )
 
     # ---------------------------------------------------------- files
+
+    def to_onnx(self, path: str | os.PathLike[str], *, opset: int = 17) -> None:
+        """Export the network to an ONNX file, written atomically.
+
+        The compacted network as it runs here: per layer one ``Gemm`` (its
+        weight a dense initializer, zeros included: ONNX has no sparse
+        matrix product) and its activation (``Relu``, ``LeakyRelu``,
+        ``Tanh``, ``Sigmoid``, ``Softmax``). Needs the ``onnx`` package (the
+        ``onnx`` extra), imported only here. See
+        :func:`sparsecore.runtime.onnx.export_onnx`.
+
+        Raises
+        ------
+        ImportError
+            If ``onnx`` is not installed (the message names the extra).
+        """
+        from .onnx import export_onnx
+
+        export_onnx(self, path, opset=opset)
 
     def save(self, path: str | os.PathLike[str], compressed: bool = False) -> None:
         """Write the model to a versioned ``.npz`` file, atomically.

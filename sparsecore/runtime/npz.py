@@ -55,7 +55,14 @@ from typing import IO, Any, NoReturn
 
 import numpy as np
 
-__all__ = ["NpzArchive", "SparseFormatError", "ZipMember", "open_npz", "printable"]
+__all__ = [
+    "NpzArchive",
+    "SparseFormatError",
+    "ZipMember",
+    "open_npz",
+    "open_regular_file",
+    "printable",
+]
 
 
 class SparseFormatError(ValueError):
@@ -807,6 +814,35 @@ def open_npz(
         If the path is not a regular file (a folder, FIFO, device), the file
         is not a zip archive, or its directory is malformed.
     """
+    with open_regular_file(path, error, passthrough=passthrough) as (fid, size):
+        magic = fid.read(4)
+        if magic not in (b"PK\x03\x04", b"PK\x05\x06"):  # a member first, or empty
+            what = "a single .npy array" if magic == b"\x93NUM" else "no zip signature"
+            raise error(f"{path}: not a readable .npz archive ({what})")
+        yield NpzArchive(
+            path,
+            fid,
+            size,
+            error,
+            allow_fortran=allow_fortran,
+            allow_other=allow_other,
+        )
+
+
+@contextmanager
+def open_regular_file(
+    path: str,
+    error: type[ValueError],
+    *,
+    passthrough: tuple[type[OSError], ...] = (FileNotFoundError, PermissionError),
+) -> Iterator[tuple[IO[bytes], int]]:
+    """Open `path` read-only if it is a regular file; yield ``(file, size)``.
+
+    A folder, FIFO, device or socket is refused (a FIFO without blocking on
+    it) with `error`; errors of the `passthrough` classes propagate unchanged
+    (the content is not to blame), any other :class:`OSError` from opening
+    becomes `error`. Every reader of user files opens them through this.
+    """
     # O_NONBLOCK: opening a FIFO for reading would wait for a writer.
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
@@ -826,15 +862,4 @@ def open_npz(
         os.close(fd)
         raise
     with fid:
-        magic = fid.read(4)
-        if magic not in (b"PK\x03\x04", b"PK\x05\x06"):  # a member first, or empty
-            what = "a single .npy array" if magic == b"\x93NUM" else "no zip signature"
-            raise error(f"{path}: not a readable .npz archive ({what})")
-        yield NpzArchive(
-            path,
-            fid,
-            st.st_size,
-            error,
-            allow_fortran=allow_fortran,
-            allow_other=allow_other,
-        )
+        yield fid, st.st_size

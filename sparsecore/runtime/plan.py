@@ -69,6 +69,8 @@ from .csr import (
 from .ell import COLUMNS, ROWS
 
 __all__ = [
+    "cpu_model",
+    "library_version",
     "CACHE_ENV",
     "MEASURE_BUDGET",
     "PLANS",
@@ -474,7 +476,8 @@ def _cache_key(
 
 
 @functools.cache
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU model name, from ``/proc/cpuinfo`` (else ``platform.processor()``)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -486,7 +489,8 @@ def _cpu_model() -> str:
 
 
 @functools.cache
-def _version(dist: str) -> str:
+def library_version(dist: str) -> str:
+    """The installed version of distribution `dist`, or ``"not installed"``."""
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
@@ -515,15 +519,15 @@ def machine() -> dict[str, str]:
     )
     return {
         "plan": _PLAN_VERSION,
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpus": str(cpus),
         "machine": platform.machine(),
         "system": platform.system(),
         "python": ".".join(str(v) for v in sys.version_info[:2]),
         "numpy": np.__version__,
-        "scipy": _version("scipy"),
-        "numba": _version("numba"),
-        "sparsecore": _version("sparsecore"),
+        "scipy": library_version("scipy"),
+        "numba": library_version("numba"),
+        "sparsecore": library_version("sparsecore"),
         "backends": ",".join(available_backends()),
         "threads": env,
     }

@@ -34,7 +34,15 @@ from sparsecore.prune import sparsity_report
 from sparsecore.sweep.grid import Cell
 from sparsecore.sweep.methods import METHODS, Data
 
-__all__ = ["RECORD_FORMAT", "RECORD_VERSION", "build_model", "load_data", "run_cell"]
+__all__ = [
+    "RECORD_FORMAT",
+    "RECORD_VERSION",
+    "build_model",
+    "empty_record",
+    "error_info",
+    "load_data",
+    "run_cell",
+]
 
 RECORD_FORMAT = "sparsecore.SweepCell"
 RECORD_VERSION = 1
@@ -120,6 +128,29 @@ def _measure(model: Sequential, data: Data) -> dict[str, float]:
     return metrics
 
 
+def empty_record(cell: Cell) -> dict[str, Any]:
+    """A record of `cell` that says ``failed`` until it is filled in."""
+    return {
+        "format": RECORD_FORMAT,
+        "version": RECORD_VERSION,
+        "key": cell.key,
+        "name": cell.name,
+        "settings": cell.settings(),
+        "status": "failed",
+        "metrics": {},
+        "sparsity": None,
+        "wall_seconds": None,
+        "worker": None,
+        "environment": {},
+        "error": None,
+    }
+
+
+def error_info(error: BaseException, trace: str = "") -> dict[str, str]:
+    """What a record says of the error that failed its cell."""
+    return {"type": type(error).__name__, "message": str(error), "traceback": trace}
+
+
 def run_cell(cell: Cell) -> dict[str, Any]:
     """Train and measure one cell; never raises for a failing method.
 
@@ -135,20 +166,8 @@ def run_cell(cell: Cell) -> dict[str, Any]:
         message and traceback).
     """
     start = time.perf_counter()
-    record: dict[str, Any] = {
-        "format": RECORD_FORMAT,
-        "version": RECORD_VERSION,
-        "key": cell.key,
-        "name": cell.name,
-        "settings": cell.settings(),
-        "status": "failed",
-        "metrics": {},
-        "sparsity": None,
-        "wall_seconds": None,
-        "worker": f"{platform.node()}:{os.getpid()}",
-        "environment": {},
-        "error": None,
-    }
+    record = empty_record(cell)
+    record["worker"] = f"{platform.node()}:{os.getpid()}"
     try:
         with _one_blas_thread():
             data = load_data(cell.dataset)
@@ -163,11 +182,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
             raise FloatingPointError(f"non-finite metrics {record['metrics']}")
         record["status"] = "ok"
     except Exception as e:  # noqa: BLE001 - the record reports it; the sweep goes on
-        record["error"] = {
-            "type": type(e).__name__,
-            "message": str(e),
-            "traceback": traceback.format_exc(limit=20),
-        }
+        record["error"] = error_info(e, traceback.format_exc(limit=20))
     record["wall_seconds"] = time.perf_counter() - start
     record["environment"] = environment()
     return record

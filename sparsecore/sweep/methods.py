@@ -20,6 +20,7 @@ import numpy as np
 
 from sparsecore.nn import Sequential
 from sparsecore.prune import PolynomialDecay, Pruner
+from sparsecore.prune.methods import METHODS as PRUNING_METHODS
 
 if TYPE_CHECKING:
     from sparsecore.sweep.grid import Cell
@@ -107,11 +108,14 @@ def _gradual(criterion: str) -> Callable[[Sequential, Data, Cell], Sequential]:
     return run
 
 
-#: Method name -> function ``run(model, data, cell) -> trained model``.
+#: Method name -> function ``run(model, data, cell) -> trained model``: the
+#: gradual baselines here, and every method of :mod:`sparsecore.prune.methods`
+#: (oneshot, movement, lottery, static, snip, grasp, synflow, rigl, set).
 METHODS: dict[str, Callable[[Sequential, Data, Cell], Sequential]] = {
     "dense": _dense,
     "magnitude": _gradual("magnitude"),
     "random": _gradual("random"),
+    **PRUNING_METHODS,
 }
 
 

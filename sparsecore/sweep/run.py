@@ -22,7 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from sparsecore._checks import validate_int, validate_type
-from sparsecore.sweep.cell import run_cell
+from sparsecore.sweep.cell import empty_record, error_info, run_cell
 from sparsecore.sweep.grid import Cell, Grid
 from sparsecore.sweep.store import ResultStore, summarize, summary_markdown
 
@@ -302,22 +302,10 @@ def run(
 
 
 def _failed_record(cell: Cell, error: BaseException) -> dict[str, Any]:
-    from sparsecore.sweep.cell import RECORD_FORMAT, RECORD_VERSION
-
-    return {
-        "format": RECORD_FORMAT,
-        "version": RECORD_VERSION,
-        "key": cell.key,
-        "name": cell.name,
-        "settings": cell.settings(),
-        "status": "failed",
-        "metrics": {},
-        "sparsity": None,
-        "wall_seconds": None,
-        "worker": None,
-        "environment": {},
-        "error": {"type": type(error).__name__, "message": str(error), "traceback": ""},
-    }
+    """The record of a cell that never returned (its worker died, its task was lost)."""
+    record = empty_record(cell)
+    record["error"] = error_info(error)
+    return record
 
 
 def _run_on(

@@ -206,3 +206,28 @@ def test_readme_table_and_update(tmp_path):
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="must hold"):
         bench.update_readme(readme, rows, "x.csv")
+
+
+def test_the_cli_table_has_no_target_columns():
+    rows = [*ROWS, _row("sc_numpy", 2.0)]
+    assert "target (auto)" in bench.format_table(rows)  # benchmarks/ reports
+    plain = bench.format_table(rows, markdown=False, targets=False)
+    assert "target" not in plain and "MISSED" not in plain and "met" not in plain
+    assert "x1.50" in plain and "x2.00" in plain
+
+
+def test_not_run_says_which_methods_and_why():
+    from sparsecore.bench.report import not_run
+
+    cells = [("float32", False, 0.9, 1), ("float32", False, 0.5, 16)]
+    reasons = {
+        ("torch_dense", cells[0]): "PyTorch is not installed",
+        ("torch_dense", cells[1]): "PyTorch is not installed",
+        ("sc_auto", cells[1]): "too slow for the cell",
+    }
+    lines = not_run(ROWS, ["numpy_dense", "sc_auto", "torch_dense"], reasons)
+    assert lines == [
+        "  sc_auto: not run on 1 of 2 cells (0.5/batch 16): too slow for the cell",
+        "  torch_dense: not run on any cell: PyTorch is not installed",
+    ]
+    assert not_run(ROWS, ["numpy_dense"], {}) == []

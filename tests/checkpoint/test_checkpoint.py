@@ -479,6 +479,34 @@ def test_modelcheckpoint_save_best_only(tmp_path):
         fit_quiet(make_model(), *make_data(), epochs=1, callbacks=[ckpt])
 
 
+@pytest.mark.parametrize(
+    ("monitor", "mode", "kept"),
+    [
+        ("val_accuracy", "auto", ["a-1.npz", "a-3.npz"]),  # accuracy rises
+        ("accuracy", "auto", ["a-1.npz", "a-3.npz"]),
+        ("val_loss", "auto", ["a-1.npz", "a-2.npz", "a-4.npz"]),  # a loss falls
+        ("my_acc", "auto", ["a-1.npz", "a-3.npz"]),  # "acc": rises (tf.keras)
+        ("val_accuracy", "min", ["a-1.npz", "a-2.npz", "a-4.npz"]),  # as told
+    ],
+)
+def test_modelcheckpoint_mode_auto_keeps_the_best(tmp_path, monitor, mode, kept):
+    # The monitored values per epoch: the best is the highest accuracy, the
+    # lowest loss (the same direction EarlyStopping infers).
+    values = [0.5, 0.4, 0.9, 0.3]
+
+    class Fake(sc.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs[monitor] = values[epoch]
+
+    ckpt = ModelCheckpoint(
+        tmp_path / "a-{epoch}.npz", save_best_only=True, monitor=monitor, mode=mode
+    )
+    assert ckpt.mode == mode
+    fit_quiet(make_model(), *make_data(), epochs=4, callbacks=[Fake(), ckpt])
+    assert sorted(os.listdir(tmp_path)) == kept
+    assert ckpt.best == (0.9 if kept[-1] == "a-3.npz" else 0.3)
+
+
 def test_modelcheckpoint_bad_filepath_key(tmp_path):
     ckpt = ModelCheckpoint(tmp_path / "{val_loss}.npz")
     with pytest.raises(ValueError, match="cannot be formatted"):
@@ -492,6 +520,7 @@ def test_modelcheckpoint_bad_filepath_key(tmp_path):
         ({"every": 1.5}, TypeError, r"every must be an int in \[1, inf\); got 1.5"),
         ({"every": True}, TypeError, r"every must be an int in \[1, inf\); got True"),
         ({"mode": "low"}, ValueError, "mode must be one of"),
+        ({"monitor": 3}, TypeError, "monitor must be a str"),
         ({"save_best_only": 1}, TypeError, "save_best_only must be a bool"),
         ({"filepath": "c-{epoch.npz"}, ValueError, "must be a valid format string"),
         ({"filepath": 3}, TypeError, "expected str, bytes or os.PathLike"),

@@ -5,7 +5,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sparsecore.nn import Dense, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+import sparsecore as sc
+from sparsecore.nn import (
+    Dense,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    ResidualDense,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
 from sparsecore.nn.activations import ACTIVATIONS, get_activation
 from sparsecore.nn.gradcheck import check_layer
 
@@ -42,6 +52,32 @@ def test_activation_gradcheck(make, n, width, seed):
     x[np.abs(x) < 1e-3] = 0.5
     result = check_layer(layer, x, seed=seed)
     assert result.max_error < 1e-7, result.errors
+
+
+@given(n=st.integers(1, 5), units=st.integers(1, 6), seed=st.integers(0, 2**16))
+def test_residual_dense_gradcheck(n, units, seed):
+    layer = _built(ResidualDense(units), units, seed)
+    layer.params["bias"][...] = np.random.default_rng(seed).standard_normal(units)
+    x = np.random.default_rng(seed + 1).standard_normal((n, units))
+    z = x @ layer.params["kernel"] + layer.params["bias"]
+    x[np.abs(z) < 1e-3] += 0.01  # away from the ReLU kink
+    np.testing.assert_allclose(layer.forward(x), x + np.maximum(z, 0), atol=1e-12)
+    result = check_layer(layer, x, seed=seed)
+    assert set(result.errors) == {"input", "kernel", "bias"}
+    assert result.max_error < 1e-7, result.errors
+
+
+def test_residual_dense_needs_a_square_kernel_and_is_refused_by_the_runtime():
+    with pytest.raises(ValueError, match="units must equal the input width 3"):
+        _built(ResidualDense(4), 3)
+    model = sc.Sequential([sc.Dense(4), ResidualDense(4), sc.Dense(1)], input_dim=3)
+    assert [n for n in model.weights() if n.endswith("kernel")] == [
+        "dense_0/kernel", "residual_0/kernel", "dense_1/kernel"
+    ]  # fmt: skip
+    twin = sc.Sequential.from_config(model.get_config())  # registered in LAYERS
+    assert isinstance(twin.layers[1], ResidualDense)
+    with pytest.raises(ValueError, match="has a skip connection"):
+        sc.SparseModel.from_model(model)
 
 
 def test_dense_shapes_and_layout():

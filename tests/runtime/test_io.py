@@ -1,4 +1,5 @@
-"""SparseModel files: bit-exact round trips, and every malformed file is rejected."""
+"""SparseModel files: bit-exact round trips, binsparse layers, old files, and every
+malformed file is rejected."""
 
 import io
 import json
@@ -84,10 +85,63 @@ def test_file_is_plain_npz(tmp_path):
     _model().save(path)
     with np.load(path, allow_pickle=False) as f:
         header = json.loads(str(f["header"]))
-        assert header["format"] == "sparsecore.SparseModel" and header["version"] == 1
-        assert f["layers/0/indices"].dtype == np.int32
+        assert header["format"] == "sparsecore.SparseModel" and header["version"] == 2
+        assert f["layers/0/indices_1"].dtype == np.int32
         names = set(f.files)
-    assert "layers/2/indptr" in names and "layers/0/kernel_t" not in names
+    assert "layers/2/pointers_to_1" in names and "layers/0/kernel_t" not in names
+
+
+@pytest.mark.parametrize("fmt", ["csr", "dense"])
+def test_layers_load_without_sparsecore_from_the_documented_members(tmp_path, fmt):
+    # docs/formats.md: W (n_out, n_in) from the binsparse members; the layer
+    # computes act(x @ W.T + bias). The oracle: the model's own kernels.
+    import scipy.sparse as sp
+
+    sm = _model(fmt)
+    path = tmp_path / "m.npz"
+    sm.save(path)
+    with np.load(path, allow_pickle=False) as f:
+        for i, layer in enumerate(sm.layers):
+            p = f"layers/{i}/"
+            desc = json.loads(str(f[p + "binsparse"]))["binsparse"]
+            assert desc["version"] == "0.1.0"
+            assert desc["format"] == ("CSR" if fmt == "csr" else "DMATR")
+            assert desc["data_types"]["values"] == "float32"
+            if fmt == "csr":
+                w = sp.csr_array(
+                    (f[p + "values"], f[p + "indices_1"], f[p + "pointers_to_1"]),
+                    shape=tuple(desc["shape"]),
+                ).toarray()
+                assert desc["number_of_stored_values"] == f[p + "values"].size
+            else:
+                w = f[p + "values"].reshape(desc["shape"])
+            np.testing.assert_array_equal(w, layer.kernel().T)
+            np.testing.assert_array_equal(f[p + "bias"], layer.bias)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "dense"])
+def test_binsparse_reference_reader_loads_each_layer(tmp_path, fmt):
+    # The binsparse reference implementation (PyPI "binsparse") as the oracle,
+    # when it is installed.
+    container = pytest.importorskip("binsparse.container")
+    tensor = pytest.importorskip("binsparse.tensor")
+    sm = _model(fmt)
+    sm.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as f:
+        for i, layer in enumerate(sm.layers):
+            p = f"layers/{i}/"
+            group = {n[len(p) :]: f[n] for n in f.files if n.startswith(p)}
+            t = tensor.BinsparseTensor.parse(container.NPZBinsparseContainer(group))
+            n_in, n_out = layer.shape
+            assert tuple(t.shape) == (n_out, n_in)
+            w = layer.kernel().T
+            if fmt == "csr":
+                np.testing.assert_array_equal(t.values, w[w != 0])
+                assert t.number_of_stored_values == layer.nnz
+            else:
+                np.testing.assert_array_equal(
+                    np.asarray(t.values).reshape(-1), w.ravel()
+                )
 
 
 # ------------------------------------------------------------- malformed
@@ -137,48 +191,62 @@ def _hdr(fn):
     return apply
 
 
+def _desc(i, fn):
+    """Edit layer `i`'s binsparse descriptor."""
+
+    def apply(a):
+        key = f"layers/{i}/binsparse"
+        outer = json.loads(str(a[key]))
+        fn(outer["binsparse"])
+        return {**a, key: np.array(json.dumps(outer))}
+
+    return apply
+
+
 MUTATIONS = {
     "indices out of range": (
-        _edit(lambda a: a["layers/0/indices"].__setitem__(0, 6)),
-        "layers/0/indptr/indices: indices must be in",
+        _edit(lambda a: a["layers/0/indices_1"].__setitem__(0, 6)),
+        "layers/0/pointers_to_1/indices_1: indices must be in",
     ),
     "negative index": (
-        _edit(lambda a: a["layers/0/indices"].__setitem__(-1, -1)),
+        _edit(lambda a: a["layers/0/indices_1"].__setitem__(-1, -1)),
         "indices must be in",
     ),
     "indptr decreasing": (
         _edit(
             lambda a: a.__setitem__(
-                "layers/1/indptr", a["layers/1/indptr"][::-1].copy()
+                "layers/1/pointers_to_1", a["layers/1/pointers_to_1"][::-1].copy()
             )
         ),
-        "layers/1/indptr",
+        "layers/1/pointers_to_1",
     ),
     "indptr wrong length": (
         _edit(
-            lambda a: a.__setitem__("layers/1/indptr", a["layers/1/indptr"][:-1].copy())
+            lambda a: a.__setitem__(
+                "layers/1/pointers_to_1", a["layers/1/pointers_to_1"][:-1].copy()
+            )
         ),
-        r"layers/1/indptr: shape must be \(6,\)",
+        r"layers/1/pointers_to_1: shape must be \(6,\)",
     ),
     "indices unsorted": (
-        _edit(lambda a: a["layers/0/indices"].__setitem__(slice(0, 2), [1, 0])),
+        _edit(lambda a: a["layers/0/indices_1"].__setitem__(slice(0, 2), [1, 0])),
         "sorted",
     ),
     "wrong dtype indices": (
         _edit(
             lambda a: a.__setitem__(
-                "layers/0/indices", a["layers/0/indices"].astype(np.int64)
+                "layers/0/indices_1", a["layers/0/indices_1"].astype(np.int64)
             )
         ),
-        "layers/0/indices: dtype must be int32; got int64",
+        "layers/0/indices_1: dtype must be int32; got int64",
     ),
     "wrong dtype data": (
         _edit(
             lambda a: a.__setitem__(
-                "layers/0/data", a["layers/0/data"].astype(np.float64)
+                "layers/0/values", a["layers/0/values"].astype(np.float64)
             )
         ),
-        "layers/0/data: dtype must be float32; got float64",
+        "layers/0/values: dtype must be float32; got float64",
     ),
     "wrong dtype bias": (
         _edit(
@@ -193,12 +261,14 @@ MUTATIONS = {
         r"layers/2/bias: shape must be \(2,\)",
     ),
     "data shorter than nnz": (
-        _edit(lambda a: a.__setitem__("layers/0/data", a["layers/0/data"][:-1].copy())),
-        "layers/0/data: shape must be",
+        _edit(
+            lambda a: a.__setitem__("layers/0/values", a["layers/0/values"][:-1].copy())
+        ),
+        "layers/0/values: shape must be",
     ),
     "non-finite weight": (
-        _edit(lambda a: a["layers/1/data"].__setitem__(0, np.inf)),
-        "layers/1/data: weights must be finite",
+        _edit(lambda a: a["layers/1/values"].__setitem__(0, np.inf)),
+        "layers/1/values: weights must be finite",
     ),
     "missing member": (
         _edit(lambda a: a.pop("layers/1/bias")),
@@ -210,8 +280,8 @@ MUTATIONS = {
     ),
     "missing header": (_edit(lambda a: a.pop("header")), "header: missing member"),
     "unknown version": (
-        _hdr(lambda h: h.__setitem__("version", 2)),
-        "header.version: unsupported version 2",
+        _hdr(lambda h: h.__setitem__("version", 3)),
+        "header.version: unsupported version 3",
     ),
     "wrong format name": (
         _hdr(lambda h: h.__setitem__("format", "keras")),
@@ -226,12 +296,52 @@ MUTATIONS = {
         "shapes do not chain",
     ),
     "nnz beyond shape": (
-        _hdr(lambda h: h["layers"][0].__setitem__("nnz", 10**9)),
-        r"nnz: must be an int in \[0, 48\]",
+        _desc(0, lambda d: d.__setitem__("number_of_stored_values", 10**9)),
+        r"number_of_stored_values: must be an int in \[0, 48\]",
     ),
     "declared nnz differs from data": (
-        _hdr(lambda h: h["layers"][0].__setitem__("nnz", h["layers"][0]["nnz"] - 1)),
-        "layers/0/data: shape must be",
+        _desc(
+            0,
+            lambda d: d.__setitem__(
+                "number_of_stored_values", d["number_of_stored_values"] - 1
+            ),
+        ),
+        "layers/0/values: shape must be",
+    ),
+    "descriptor shape transposed": (
+        _desc(1, lambda d: d.__setitem__("shape", d["shape"][::-1])),
+        r"layers/1/binsparse.binsparse.shape: must be \[n_out, n_in\] = \[5, 8\]",
+    ),
+    "descriptor data type": (
+        _desc(0, lambda d: d["data_types"].__setitem__("indices_1", "int64")),
+        "layers/0/binsparse.binsparse.data_types: must be",
+    ),
+    "descriptor version": (
+        _desc(0, lambda d: d.__setitem__("version", "2.0")),
+        "binsparse.version: must be '0.1.0'",
+    ),
+    "descriptor extra key": (
+        _desc(0, lambda d: d.__setitem__("fill", True)),
+        "layers/0/binsparse.binsparse: must be an object with keys",
+    ),
+    "descriptor not namespaced": (
+        _edit(
+            lambda a: a.__setitem__(
+                "layers/0/binsparse",
+                np.array(
+                    json.dumps(json.loads(str(a["layers/0/binsparse"]))["binsparse"])
+                ),
+            )
+        ),
+        'must be a JSON object {"binsparse": descriptor}',
+    ),
+    "descriptor missing": (
+        _edit(lambda a: a.pop("layers/2/binsparse")),
+        "layers/2/binsparse: missing member",
+    ),
+    "descriptor deeply nested": (
+        _edit(lambda a: a.__setitem__("layers/0/binsparse", np.array("[" * 2000))),
+        "layers/0/binsparse: (invalid JSON|too long)",
     ),
     "unknown activation": (
         _hdr(lambda h: h["layers"][0].__setitem__("activation", "gelu")),
@@ -246,8 +356,8 @@ MUTATIONS = {
         "header: keys must be",
     ),
     "unknown layer format": (
-        _hdr(lambda h: h["layers"][0].__setitem__("format", "coo")),
-        "format: must be 'csr' or 'dense'",
+        _desc(0, lambda d: d.__setitem__("format", "COO")),
+        "format: must be 'CSR' or 'DMATR'",
     ),
     "non-finite alpha": (
         _hdr(lambda h: h["layers"][1].__setitem__("alpha", float("nan"))),
@@ -266,8 +376,15 @@ MUTATIONS = {
         "header: must be a 0-d str array",
     ),
     "dense instead of csr members": (
-        _hdr(lambda h: h["layers"][0].update(format="dense", nnz=48)),
-        "layers/0/kernel_t: missing member",
+        _desc(
+            0,
+            lambda d: d.update(
+                format="DMATR",
+                number_of_stored_values=48,
+                data_types={"values": "float32"},
+            ),
+        ),
+        "layers/0/indices_1: unknown member",
     ),
 }
 
@@ -308,7 +425,7 @@ def test_corrupted_bytes_raise(tmp_path, compressed):
     _model(fmt="dense").save(path, compressed=compressed)
     raw = bytearray(path.read_bytes())
     with zipfile.ZipFile(path) as z:
-        info = z.getinfo("layers/1/kernel_t.npy")
+        info = z.getinfo("layers/1/values.npy")
     # flip bytes inside the member's data (after its local header and extra)
     extra = int.from_bytes(
         raw[info.header_offset + 28 : info.header_offset + 30], "little"
@@ -317,7 +434,7 @@ def test_corrupted_bytes_raise(tmp_path, compressed):
     pos = start + info.compress_size // 2
     raw[pos : pos + 8] = b"\xff" * 8
     (tmp_path / "c.npz").write_bytes(bytes(raw))
-    with pytest.raises(SparseFormatError, match="layers/1/kernel_t"):
+    with pytest.raises(SparseFormatError, match="layers/1/values"):
         SparseModel.load(tmp_path / "c.npz")
 
 
@@ -573,3 +690,44 @@ def test_directory_and_fifo_are_format_errors(tmp_path):
     os.mkfifo(tmp_path / "f.npz")
     with pytest.raises(SparseFormatError, match="FIFO"):
         SparseModel.load(tmp_path / "f.npz")
+
+
+# ------------------------------------------------------------- version 1
+def test_version_1_files_still_load():
+    # A file written by sparsecore before the binsparse layout (format
+    # version 1: CSR first layer, dense others), with the outputs it gave.
+    data = os.path.join(os.path.dirname(__file__), "data")
+    sm = SparseModel.load(os.path.join(data, "model_v1.npz"), format="saved")
+    assert [la.format for la in sm.layers] == ["csr", "dense", "dense"]
+    with np.load(os.path.join(data, "model_v1_io.npz")) as f:
+        # (another kernel may sum in another order: float32 rounding only)
+        np.testing.assert_allclose(sm.predict(f["x"]), f["y"], rtol=1e-5, atol=1e-7)
+    assert sm.batch_size == 4 and sm.layers[1].alpha == np.float32(0.2)
+
+
+def _v1(tmp_path, fn):
+    data = os.path.join(os.path.dirname(__file__), "data", "model_v1.npz")
+    arrays = _arrays(data)
+    out = fn(arrays)
+    return _rewrite(tmp_path, out if isinstance(out, dict) else arrays)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (
+            lambda a: a["layers/0/indices"].__setitem__(0, 99),
+            "layers/0/indptr/indices: indices must be in",
+        ),
+        (lambda a: a.pop("layers/1/kernel_t"), "layers/1/kernel_t: missing member"),
+        (
+            _hdr(lambda h: h["layers"][1].__setitem__("nnz", 41)),
+            r"layers.1..nnz: must be an int in \[0, 40\]",
+        ),
+    ],
+    ids=["indices", "missing kernel", "nnz"],
+)
+def test_malformed_version_1_files_are_refused(tmp_path, mutate, match):
+    bad = _v1(tmp_path, mutate)
+    with pytest.raises(SparseFormatError, match=match):
+        SparseModel.load(bad)

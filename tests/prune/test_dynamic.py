@@ -1,0 +1,201 @@
+"""RigL and SET: exact sparsity every step, drop/grow rules, zeroed growth, schedule."""
+
+import math
+
+import numpy as np
+import pytest
+
+import sparsecore as sc
+from sparsecore.prune import SET, Allocation, KeepDense, RigL, keep_count
+
+
+def make_model(seed=0, optimizer=None):
+    model = sc.Sequential(
+        [sc.Dense(24), sc.ReLU(), sc.Dense(16), sc.ReLU(), sc.Dense(3)],
+        input_dim=8,
+        seed=seed,
+    )
+    model.compile(
+        sc.SparseCategoricalCrossentropy(from_logits=True),
+        optimizer or sc.Adam(1e-2),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def make_data(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 8)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0.5)
+    return x, y
+
+
+class Tap(sc.Callback):
+    """Before the dynamic callback: sees dense gradients and pre-update weights."""
+
+    def __init__(self, dyn):
+        super().__init__()
+        self.dyn = dyn
+        self.grads = {}
+        self.before = {}
+
+    def on_before_optimizer_step(self):
+        self.grads = {n: g.copy() for n, g in self.model.gradients().items()}
+
+    def on_after_optimizer_step(self):
+        self.before = {n: m.copy() for n, m in self.dyn.masks.items()}
+        self.weights = {n: w.copy() for n, w in self.model.weights().items()}
+
+
+class Checker(sc.Callback):
+    """Placed after the dynamic callback: checks the invariants after each step."""
+
+    def __init__(self, dyn, tap, counts):
+        super().__init__()
+        self.dyn, self.tap, self.counts = dyn, tap, counts
+        self.grown = 0
+        self.updates_seen = []
+
+    def on_after_optimizer_step(self):
+        live = self.model.weights()
+        state = self.model.optimizer.state
+        for n, m in self.dyn.masks.items():
+            assert m.sum() == self.counts[n]  # exact at every step
+            assert np.all(live[n][~m] == 0)
+            for slot in state[n].values():
+                assert np.all(slot[~m] == 0)
+        if self.dyn.updates and self.dyn.updates[-1][0] == self.dyn.step:
+            self.updates_seen.append(self.dyn.step)
+            for n, m in self.dyn.masks.items():
+                fresh = m & ~self.tap.before[n]
+                self.grown += int(fresh.sum())
+                assert np.all(live[n][fresh] == 0)  # grown weights start at zero
+                for slot in state[n].values():
+                    assert np.all(slot[fresh] == 0)  # ... with their state reset
+
+
+def naive_rigl(weights, grads, old, fraction):
+    """Drop the smallest |w| among the active, grow the largest |g| elsewhere."""
+    n_active = int(old.sum())
+    n_drop = int(n_active * fraction)
+    flat_w, flat_g, flat_m = np.abs(weights).ravel(), np.abs(grads).ravel(), old.ravel()
+    active = sorted(np.flatnonzero(flat_m), key=lambda i: (-flat_w[i], i))
+    kept = set(active[: n_active - n_drop])
+    rest = sorted(set(range(flat_m.size)) - kept, key=lambda i: (-flat_g[i], i))
+    new = np.zeros(flat_m.size, dtype=bool)
+    new[list(kept) + rest[:n_drop]] = True
+    return new.reshape(old.shape)
+
+
+@pytest.mark.parametrize("cls", [RigL, SET])
+@pytest.mark.parametrize("distribution", ["uniform", "erk"])
+def test_exact_sparsity_every_step_and_grown_weights_start_at_zero(cls, distribution):
+    model = make_model()
+    x, y = make_data()
+    dyn = cls(0.8, update_frequency=5, distribution=distribution, seed=3)
+    tap = Tap(dyn)
+    shapes = {n: w.shape for n, w in model.weights().items() if n.endswith("/kernel")}
+    counts = Allocation(distribution).keep_counts(shapes, 0.8)
+    checker = Checker(dyn, tap, counts)
+    model.fit(x, y, epochs=6, batch_size=16, callbacks=[tap, dyn, checker], verbose=0)
+    assert dyn.step == 36
+    assert dyn.end_step == 27  # 75 % of the 36 steps
+    assert checker.updates_seen == [5, 10, 15, 20, 25]
+    assert [s for s, _ in dyn.updates] == checker.updates_seen
+    assert checker.grown > 0
+    total = sum(math.prod(s) for s in shapes.values())
+    assert dyn.sparsity == pytest.approx(1 - sum(counts.values()) / total)
+    if distribution == "uniform":
+        assert counts == {n: keep_count(math.prod(s), 0.8) for n, s in shapes.items()}
+
+
+def test_rigl_drops_smallest_magnitude_and_grows_largest_gradient():
+    model = make_model(seed=1)
+    x, y = make_data(seed=1)
+    rigl = RigL(0.7, update_frequency=4, end_step=20)
+
+    class Oracle(sc.Callback):
+        checked = 0
+
+        def on_after_optimizer_step(self):
+            if rigl.updates and rigl.updates[-1][0] == rigl.step:
+                frac = rigl.updates[-1][1]
+                for n, m in rigl.masks.items():
+                    want = naive_rigl(tap.weights[n], tap.grads[n], tap.before[n], frac)
+                    np.testing.assert_array_equal(m, want)
+                self.checked += 1
+
+    tap = Tap(rigl)
+    oracle = Oracle()
+    model.fit(x, y, epochs=4, batch_size=16, callbacks=[tap, rigl, oracle], verbose=0)
+    assert oracle.checked == 4  # steps 4, 8, 12, 16; at T_end = 20 the fraction is 0
+
+
+def test_cosine_drop_fraction():
+    rigl = RigL(0.9, update_frequency=10, drop_fraction=0.4, end_step=100)
+    for t in (10, 50, 90):
+        assert rigl.drop_fraction_at(t) == pytest.approx(
+            0.2 * (1 + math.cos(math.pi * t / 100))
+        )
+    assert rigl.drop_fraction_at(101) == 0.0
+    assert rigl.is_update_step(90) and not rigl.is_update_step(95)
+    assert not rigl.is_update_step(100)  # f(T_end) = 0: nothing to update
+    s = SET(0.9, update_frequency=10, drop_fraction=0.4, end_step=100)
+    assert s.drop_fraction_at(70) == 0.4 and s.is_update_step(100)
+
+
+def test_set_grows_at_random_deterministically():
+    x, y = make_data()
+    runs = []
+    for seed in (0, 0, 1):
+        model = make_model()
+        s = SET(0.8, update_frequency=3, seed=seed)
+        model.fit(x, y, epochs=3, batch_size=16, callbacks=[s], verbose=0)
+        runs.append(s.masks)
+    for n in runs[0]:
+        np.testing.assert_array_equal(runs[0][n], runs[1][n])
+    assert any((runs[0][n] != runs[2][n]).any() for n in runs[0])
+
+
+def test_sgd_momentum_state_of_dropped_and_grown_weights_is_zero():
+    model = make_model(optimizer=sc.SGD(0.05, momentum=0.9))
+    x, y = make_data()
+    rigl = RigL(0.75, update_frequency=2)
+    tap = Tap(rigl)
+    shapes = {n: w.shape for n, w in model.weights().items() if n.endswith("/kernel")}
+    checker = Checker(rigl, tap, Allocation().keep_counts(shapes, 0.75))
+    model.fit(x, y, epochs=2, batch_size=16, callbacks=[tap, rigl, checker], verbose=0)
+    assert checker.grown > 0
+
+
+def test_masks_keep_first_layer_dense_and_state_round_trip():
+    model = make_model()
+    x, y = make_data()
+    rigl = RigL(
+        0.9,
+        update_frequency=3,
+        distribution=Allocation("uniform", KeepDense(last=False)),
+    )
+    model.fit(x, y, epochs=2, batch_size=16, callbacks=[rigl], verbose=0)
+    assert rigl.masks["dense_0/kernel"].all()
+    again = RigL(0.9, update_frequency=3)
+    again.load_state_dict(rigl.state_dict())
+    assert again.step == rigl.step
+    for n in rigl.masks:
+        np.testing.assert_array_equal(again.masks[n], rigl.masks[n])
+
+
+def test_validation():
+    with pytest.raises(ValueError, match="distribution must be 'uniform' or 'erk'"):
+        RigL(0.9, distribution="global")
+    with pytest.raises(ValueError, match="drop_fraction must be a float in"):
+        SET(0.9, drop_fraction=1.0)
+    with pytest.raises(ValueError, match="update_frequency must be an int in"):
+        RigL(0.9, update_frequency=0)
+    with pytest.raises(ValueError, match="sparsity must be a float in"):
+        RigL(1.0)
+    with pytest.raises(ValueError, match="drop_fraction_anneal must be one of"):
+        SET(0.5, drop_fraction_anneal="linear")
+    with pytest.raises(TypeError, match="end_step must be an int"):
+        RigL(0.5, end_step=True)
+    RigL(0.0, drop_fraction=0.0, end_step=0)
