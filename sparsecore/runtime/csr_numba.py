@@ -23,8 +23,9 @@ H[indices[jj], :]`` (assigned, not added; ``perm`` and ``b`` optional) and the
 sampled dense-dense
 product ``out[jj] = X[i, :] . G[indices[jj], :]``. Both stream whole rows of
 ``B`` contiguous values per nonzero (four nonzeros per pass over the row),
-which measured 55-70 ps per multiply-add on one core of the 2-core AMD EPYC
-at batch 1024; blocking the batch into cache-sized chunks measured slower.
+which measured 44-60 ps per multiply-add on one core of the 2-core AMD EPYC
+(``python benchmarks/training.py --calibrate``, batches 32-1024); blocking
+the batch into cache-sized chunks measured slower.
 
 Only the ``reassoc`` and ``contract`` fast-math flags are used, so NaN and
 infinity propagate as in NumPy; sums may be reassociated (rounding differs
