@@ -210,10 +210,9 @@ class Sequential:
 
         These are the arrays the optimizer trains, changed in place. For a
         Dense layer computing through a kernel operator
-        (:meth:`~sparsecore.nn.layers.Dense.use_operator`, as sparse
-        training does), the kernel's entry is the operator's array (for
-        sparse training, the kept values); :meth:`get_weights` gives every
-        parameter in its declared shape.
+        (:meth:`~sparsecore.nn.layers.Dense.use_operator`), the kernel's
+        entry is the operator's array, of the operator's shape;
+        :meth:`get_weights` gives every parameter in its declared shape.
         """
         return {
             f"{layer.name}/{k}": v
@@ -668,8 +667,8 @@ class Sequential:
                 if self.stop_training:
                     break
         except BaseException as exc:
-            # Callbacks may undo what they set up for training (sparse
-            # training puts the dense kernels back); the error propagates.
+            # Callbacks may undo what they set up for training (a kernel
+            # operator gives the dense kernel back); the error propagates.
             cbs.on_train_exception(exc)
             raise
         cbs.on_train_end()
