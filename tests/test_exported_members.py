@@ -117,6 +117,8 @@ def test_every_module_all_is_importable():
         "sparsecore.prune.sensitivity",
         "sparsecore.prune.methods",
         "sparsecore.prune.policy",
+        "sparsecore.prune.sparse_training",
+        "sparsecore.runtime.pattern",
     ]
     for name in modules:
         module = importlib.import_module(name)
@@ -143,6 +145,8 @@ def test_design_api_names():
         "KeepDense",
         "PruningPolicy",
         "PruningSummaries",
+        # issue 15: sparse training, and its engine for mask-managing callbacks
+        "SparseTraining",
     ):
         assert callable(getattr(sc.prune, name))
     assert issubclass(sc.runtime.SparseFormatError, ValueError)

@@ -133,7 +133,13 @@ def checkpoint_arrays(model: Sequential, history: Any = None) -> dict[str, np.nd
         raise TypeError(f"model must be a Sequential; got {model!r}")
     for layer in model.layers:
         _registered("layer", layer, LAYER_CLASSES)
-    live = model.weights()
+    # Every parameter (and optimizer slot) in its declared shape: a layer
+    # training its kernel in another form (sparse training's kept values)
+    # expands it, so a checkpoint is the same whichever form is trained.
+    params = {
+        f"{layer.name}/{k}": (layer, k) for layer in model.layers for k in layer.params
+    }
+    live = {n: layer.param_value(k) for n, (layer, k) in params.items()}
     arrays = {f"weights/{n}": _little(w) for n, w in live.items()}
     if model.pruner is not None:
         for name, m in model.pruner.masks.items():
@@ -168,10 +174,13 @@ def checkpoint_arrays(model: Sequential, history: Any = None) -> dict[str, np.nd
             compiled["metrics"] = list(model.metric_specs)
         for name, w in live.items():
             slots = opt.state.get(name, {})
+            layer, key = params[name]
             for slot in opt.slot_names:
                 a = slots.get(slot)
                 arrays[f"optimizer/{name}/{slot}"] = (
-                    np.zeros_like(w) if a is None else _little(a)
+                    np.zeros_like(w)
+                    if a is None
+                    else _little(layer.param_value(key, a))
                 )
     pruner = None
     if model.pruner is not None:

@@ -9,6 +9,11 @@ One training step inside ``fit`` runs, in order::
     on_after_optimizer_step()        # weights and optimizer state may be changed
     on_train_batch_end(batch, {"loss": ...})
 
+``on_train_end()`` runs when ``fit`` finishes (all epochs, or stopped); if
+``fit`` raises instead, ``on_train_exception(exc)`` runs, then the error
+propagates (``on_train_end`` does not run, as in Keras; Lightning's
+``Callback.on_exception``).
+
 ``on_epoch_end(epoch, logs)`` receives ``logs`` with ``"loss"``, each compiled
 metric (``"accuracy"``, ...) and, with validation data, ``"val_loss"`` and
 ``"val_<metric>"``; ``on_train_batch_end`` gets the batch's loss and metrics.
@@ -77,6 +82,8 @@ class Callback:
     def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None: ...
     def on_before_optimizer_step(self) -> None: ...
     def on_after_optimizer_step(self) -> None: ...
+    def on_train_exception(self, exc: BaseException) -> None:
+        """``fit`` is raising `exc`: undo what was set up for training."""
 
 
 class CallbackList:
@@ -127,6 +134,10 @@ class CallbackList:
     def on_after_optimizer_step(self) -> None:
         for cb in self.callbacks:
             cb.on_after_optimizer_step()
+
+    def on_train_exception(self, exc: BaseException) -> None:
+        for cb in self.callbacks:
+            cb.on_train_exception(exc)
 
 
 class History(Callback):

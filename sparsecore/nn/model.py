@@ -206,7 +206,14 @@ class Sequential:
 
     # ------------------------------------------------------------------ weights
     def weights(self) -> dict[str, np.ndarray]:
-        """Live parameter arrays by name, e.g. ``"dense_0/kernel"``."""
+        """Live parameter arrays by name, e.g. ``"dense_0/kernel"``.
+
+        These are the arrays the optimizer trains, changed in place. For a
+        Dense layer computing through a kernel operator
+        (:meth:`~sparsecore.nn.layers.Dense.use_operator`), the kernel's
+        entry is the operator's array, of the operator's shape;
+        :meth:`get_weights` gives every parameter in its declared shape.
+        """
         return {
             f"{layer.name}/{k}": v
             for layer in self.layers
@@ -221,33 +228,45 @@ class Sequential:
             for k, v in layer.grads.items()
         }
 
+    def _params(self) -> list[tuple[str, Layer, str]]:
+        """``(name, layer, key)`` of every parameter, in the order of weights()."""
+        return [
+            (f"{layer.name}/{k}", layer, k)
+            for layer in self.layers
+            for k in layer.params
+        ]
+
     def get_weights(self) -> list[np.ndarray]:
-        """Copies of the parameters, in the order of :meth:`weights`."""
-        return [w.copy() for w in self.weights().values()]
+        """Copies of the parameters in their declared shapes, in the order of
+        :meth:`weights`."""
+        return [layer.param_value(k) for _, layer, k in self._params()]
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
-        """Copy `weights` (in the order of :meth:`weights`) into the live arrays."""
-        live = self.weights()
-        if len(weights) != len(live):
+        """Copy `weights` (declared shapes, the order of :meth:`weights`) into
+        the live arrays."""
+        params = self._params()
+        if len(weights) != len(params):
             raise ValueError(
-                f"weights must be a list of {len(live)} arrays; got {len(weights)}"
+                f"weights must be a list of {len(params)} arrays; got {len(weights)}"
             )
-        for (name, dst), src in zip(live.items(), weights, strict=True):
+        for (name, layer, key), src in zip(params, weights, strict=True):
             src = np.asarray(src)
-            if src.shape != dst.shape:
+            shape = layer.param_shape(key)
+            if src.shape != shape:
                 raise ValueError(
-                    f"weights[{name!r}] must have shape {dst.shape}; got {src.shape}"
+                    f"weights[{name!r}] must have shape {shape}; got {src.shape}"
                 )
-            np.copyto(dst, src, casting="same_kind")
+            layer.set_param_value(key, src)
 
     def count_params(self) -> int:
-        return sum(w.size for w in self.weights().values())
+        """Number of parameters (of their declared shapes)."""
+        return sum(math.prod(layer.param_shape(k)) for _, layer, k in self._params())
 
     def summary(self, print_fn: Any = print) -> str:
         """Print (and return) a table of layers, output shapes and parameter counts."""
         rows = [("Layer (type)", "Output shape", "Params")]
         for layer in self.layers:
-            n = sum(p.size for p in layer.params.values())
+            n = sum(math.prod(layer.param_shape(k)) for k in layer.params)
             rows.append(
                 (
                     f"{layer.name} ({type(layer).__name__})",
@@ -608,44 +627,50 @@ class Sequential:
         optimizer.build(self.weights())
         self.stop_training = False
         cbs.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
-            cbs.on_epoch_begin(epoch)
-            rng = np.random.default_rng((self.fit_seed, epoch))
-            order = rng.permutation(n) if shuffle else None
-            total = 0.0
-            tracker = _MetricTotals(self.metrics) if self.metrics else None
-            for batch in range(steps):
-                sl = slice(batch * batch_size, min(n, (batch + 1) * batch_size))
-                idx = order[sl] if order is not None else sl
-                xb, yb = x[idx], y[idx]
-                wb = weights[idx] if weights is not None else None
-                cbs.on_train_batch_begin(batch)
-                batch_loss = self._train_step(
-                    xb, yb, cbs, check_finite, epoch, batch, wb, tracker
-                )
-                total += batch_loss * (sl.stop - sl.start)
-                batch_logs = {"loss": batch_loss}
-                if tracker is not None:
-                    batch_logs.update(tracker.last)
-                cbs.on_train_batch_end(batch, batch_logs)
-            logs: dict[str, Any] = {"loss": total / n}
-            if tracker is not None:
-                logs.update(tracker.result())
-            if val is not None:
-                with _quiet(check_finite):
-                    scores = self._evaluate_arrays(*val, _PREDICT_CHUNK)
-                logs.update({f"val_{k}": v for k, v in scores.items()})
-                if check_finite and not math.isfinite(logs["val_loss"]):
-                    raise NonFiniteLossError(
-                        f"val_loss became {logs['val_loss']} at epoch {epoch + 1} "
-                        "(the training loss and weights are finite: the model "
-                        "overflows on the validation data); pass "
-                        "check_finite=False to record it anyway"
+        try:
+            for epoch in range(initial_epoch, epochs):
+                cbs.on_epoch_begin(epoch)
+                rng = np.random.default_rng((self.fit_seed, epoch))
+                order = rng.permutation(n) if shuffle else None
+                total = 0.0
+                tracker = _MetricTotals(self.metrics) if self.metrics else None
+                for batch in range(steps):
+                    sl = slice(batch * batch_size, min(n, (batch + 1) * batch_size))
+                    idx = order[sl] if order is not None else sl
+                    xb, yb = x[idx], y[idx]
+                    wb = weights[idx] if weights is not None else None
+                    cbs.on_train_batch_begin(batch)
+                    batch_loss = self._train_step(
+                        xb, yb, cbs, check_finite, epoch, batch, wb, tracker
                     )
-            self.epoch = epoch + 1
-            cbs.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
+                    total += batch_loss * (sl.stop - sl.start)
+                    batch_logs = {"loss": batch_loss}
+                    if tracker is not None:
+                        batch_logs.update(tracker.last)
+                    cbs.on_train_batch_end(batch, batch_logs)
+                logs: dict[str, Any] = {"loss": total / n}
+                if tracker is not None:
+                    logs.update(tracker.result())
+                if val is not None:
+                    with _quiet(check_finite):
+                        scores = self._evaluate_arrays(*val, _PREDICT_CHUNK)
+                    logs.update({f"val_{k}": v for k, v in scores.items()})
+                    if check_finite and not math.isfinite(logs["val_loss"]):
+                        raise NonFiniteLossError(
+                            f"val_loss became {logs['val_loss']} at epoch "
+                            f"{epoch + 1} (the training loss and weights are "
+                            "finite: the model overflows on the validation "
+                            "data); pass check_finite=False to record it anyway"
+                        )
+                self.epoch = epoch + 1
+                cbs.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+        except BaseException as exc:
+            # Callbacks may undo what they set up for training (a kernel
+            # operator gives the dense kernel back); the error propagates.
+            cbs.on_train_exception(exc)
+            raise
         cbs.on_train_end()
         return history
 

@@ -4,6 +4,8 @@ Criteria are plain functions on NumPy arrays (no model needed); the
 :class:`ArrayPruner` engine applies them to named arrays of any framework
 during training, and the :class:`Pruner` is that engine as a ``fit``
 callback; :mod:`~sparsecore.prune.policy` chooses which weights are pruned.
+While masks are fixed, :class:`SparseTraining` (the Pruner's
+``sparse_training``) trains the masked Dense layers on sparse kernels.
 
 The methods of the literature build on them: sparsity allocation
 (:mod:`~sparsecore.prune.allocation`: uniform, global, ERK), pruning at
@@ -76,6 +78,7 @@ from sparsecore.prune.schedules import (
     schedule_from_config,
 )
 from sparsecore.prune.sensitivity import SensitivityResult, sensitivity
+from sparsecore.prune.sparse_training import SparseTraining
 
 __all__ = [
     "SET",
@@ -97,6 +100,7 @@ __all__ = [
     "RigL",
     "SensitivityResult",
     "SparsityReport",
+    "SparseTraining",
     "SparsityRow",
     "allocate_masks",
     "clone_model",

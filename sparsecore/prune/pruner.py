@@ -29,7 +29,11 @@ nor mask. Exactly tfmot's placement: its pruning wrapper advances the step,
 updates the masks and masks the weights at the start of each training batch.
 
 The per-step work multiplies in place by a cached mask of the weight's dtype
-(:class:`MaskSet`): it allocates nothing of parameter size. The masks are
+(:class:`MaskSet`): it allocates nothing of parameter size. While the masks
+stay fixed, the Pruner trains the masked Dense layers on sparse kernels
+instead, where that is faster (``sparse_training``, see
+:mod:`sparsecore.prune.sparse_training`): those layers hold only their kept
+values and need no masking at all. The masks are
 computed by :func:`compute_masks` (which dispatches to the criteria of
 :mod:`sparsecore.prune.criteria`); which weights are pruned is
 :func:`sparsecore.prune.policy.select_weights`.
@@ -76,6 +80,7 @@ from sparsecore.prune.schedules import (
     schedule_from_config,
     warn_schedule_coverage,
 )
+from sparsecore.prune.sparse_training import SparseTraining, validate_mode
 
 __all__ = [
     "ALL_CRITERIA",
@@ -1154,6 +1159,20 @@ class Pruner(Callback):
     policy : PruningPolicy, optional
         E.g. ``KeepDense(first=True, last=True)``: leave the first and last
         layer dense.
+    sparse_training : {'auto', 'measure', True, False}, default='auto'
+        Train the masked Dense layers on sparse kernels while their masks
+        are fixed (strict mode only): the forward product, the input
+        gradient and the weight gradient at the kept positions only, with
+        the optimizer updating the kept values alone (slots of nnz
+        entries). ``'auto'`` takes that path for a layer where the cost
+        model says it is faster than dense-masked training, ``'measure'``
+        where timing the products on the layer says so, True for every
+        Dense kernel, False never. The results are those of dense-masked
+        training up to float rounding of the sums; checkpoints,
+        ``get_weights`` and ``strip`` see the usual dense arrays (see
+        :mod:`sparsecore.prune.sparse_training`). Inside ``fit``,
+        ``model.weights()`` holds a sparse layer's kept values (nnz,) in
+        place of its kernel; the dense kernel is back after ``fit``.
 
     Attributes
     ----------
@@ -1209,6 +1228,7 @@ class Pruner(Callback):
         exclude: Sequence[str] | None = None,
         prune_biases: bool = False,
         policy: PruningPolicy | None = None,
+        sparse_training: bool | str = "auto",
     ) -> None:
         super().__init__()
         if schedule is None and masks is None:
@@ -1248,6 +1268,9 @@ class Pruner(Callback):
         eng._arg, eng._where, eng._default = "weights", "the model", _is_kernel
         eng._default_text = "no weight named '<layer>/kernel'"
         self._dirty = True  # masks must be applied to the weights at the next step
+        self.sparse_training = validate_mode("sparse_training", sparse_training)
+        self._sparse = SparseTraining(self.sparse_training)
+        self._sparse_seen: MaskSet | None = None  # the masks the sparse path follows
 
     # ------------------------------------------------------------------ settings
     # The settings live in the engine; these read them (see the parameters).
@@ -1289,6 +1312,12 @@ class Pruner(Callback):
     def summary(self) -> dict[str, float]:
         """What to log at this step; see :meth:`ArrayPruner.summary`."""
         return self._engine.summary()
+
+    @property
+    def sparse(self) -> SparseTraining:
+        """The sparse-training engine: its plans (``.summary()``), the layers
+        on the sparse path (``.names``)."""
+        return self._sparse
 
     def __repr__(self) -> str:
         if self.schedule is None:
@@ -1339,11 +1368,18 @@ class Pruner(Callback):
     def on_train_batch_begin(
         self, batch: int, logs: dict[str, Any] | None = None
     ) -> None:
-        live = self.model.weights()
-        if self._engine._advance(live):
+        sparse = self._sparse
+        # New masks are ranked on the dense weights: a sparse kernel is
+        # expanded only if the schedule prunes at this step.
+        if self._engine._advance(
+            sparse.dense_weights() if sparse.active else self.model.weights()
+        ):
             self._dirty = True
+        self._sync_sparse()
         if self._dirty or not self.mask_gradients:  # tfmot re-masks every forward
-            self._engine._maskset.apply(live)
+            # (the sparse layers hold no pruned entries: nothing to mask; their
+            # nnz-shaped optimizer slots are skipped by the shape check)
+            self._engine._maskset.apply(self._dense_only(self.model.weights()))
             if self.mask_gradients:  # a new (or restored) mask: the slots too
                 self._engine._maskset.apply_to_optimizer_state(
                     getattr(self.model, "optimizer", None)
@@ -1352,13 +1388,60 @@ class Pruner(Callback):
 
     def on_before_optimizer_step(self) -> None:
         if self.mask_gradients:
-            self._engine._maskset.apply(self.model.gradients())
+            self._engine._maskset.apply(self._dense_only(self.model.gradients()))
 
     def on_after_optimizer_step(self) -> None:
         if self.mask_gradients:
             maskset = self._engine._maskset
-            maskset.apply(self.model.weights())
+            maskset.apply(self._dense_only(self.model.weights()))
             maskset.apply_to_optimizer_state(getattr(self.model, "optimizer", None))
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._stop_sparse()  # the dense kernels back, zeros where pruned
+
+    def on_train_exception(self, exc: BaseException) -> None:
+        self._stop_sparse()
+
+    # ------------------------------------------------------------------ sparse path
+    def _dense_only(self, arrays: dict[str, Any]) -> dict[str, Any]:
+        """`arrays` without the weights on the sparse path."""
+        if not self._sparse.active:
+            return arrays
+        names = set(self._sparse.names)
+        return {n: a for n, a in arrays.items() if n not in names}
+
+    def _sync_sparse(self) -> None:
+        """Put the sparse path on the current masks, when they changed."""
+        maskset = self._engine._maskset
+        if maskset is self._sparse_seen:
+            return
+        self._sparse_seen = maskset
+        if not self.mask_gradients or self.sparse_training is False:
+            self._sparse.stop()
+            return
+        self._sparse.update(
+            self.model,
+            maskset.masks,
+            self.params.get("batch_size"),
+            fixed_steps=self._steps_fixed(),
+        )
+
+    def _steps_fixed(self, horizon: int = 100) -> int:
+        """Steps (this one included, at most `horizon`) the masks stay as they are."""
+        eng = self._engine
+        if eng.schedule is None:
+            return horizon
+        if eng.criterion == "nm":
+            return horizon if eng._nm_applied else 1
+        t = eng.pruning_step
+        for k in range(1, horizon):
+            if t + k > MAX_STEP or eng.schedule(t + k)[0]:
+                return k
+        return horizon
+
+    def _stop_sparse(self) -> None:
+        self._sparse.stop()
+        self._sparse_seen = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if not self.mask_gradients:  # as tfmot's UpdatePruningStep.on_epoch_end
@@ -1387,6 +1470,7 @@ class Pruner(Callback):
         model = self.model if model is None else model
         if model is None:
             raise RuntimeError("the Pruner is not attached to a model; pass model")
+        self._stop_sparse()
         live = model.weights()
         for name, m in self.masks.items():
             if name not in live or live[name].shape != m.shape:
@@ -1420,6 +1504,7 @@ class Pruner(Callback):
             if model is None:
                 raise RuntimeError("the Pruner is not attached to a model; pass model")
             return self.strip(model)
+        self._stop_sparse()
         if model is not None:
             live = model.weights()
             np.copyto(live[name], 0, where=~self.masks[name])
@@ -1431,8 +1516,8 @@ class Pruner(Callback):
         """Constructor arguments as a JSON-serialisable dict (masks excluded).
 
         Options at their defaults that older configs lack (``include``,
-        ``exclude``, ``prune_biases``, ``policy``) are left out, so a saved
-        config reads back unchanged.
+        ``exclude``, ``prune_biases``, ``policy``, ``sparse_training``) are
+        left out, so a saved config reads back unchanged.
         """
         eng = self._engine
         config: dict[str, Any] = {
@@ -1456,6 +1541,8 @@ class Pruner(Callback):
             config["prune_biases"] = True
         if eng.policy is not None:
             config["policy"] = eng.policy.get_config()
+        if self.sparse_training != "auto":
+            config["sparse_training"] = self.sparse_training
         return config
 
     @classmethod
@@ -1511,6 +1598,7 @@ class Pruner(Callback):
         config, step, nm_applied, masks = _validate_state(state)
         fresh = _rebuild(type(self)._from_config, config, masks)
         model = self.model
+        self._stop_sparse()  # the engine is replaced below: the dense kernels back
         self.__dict__.update(
             {k: v for k, v in fresh.__dict__.items() if k not in ("model", "params")}
         )

@@ -44,9 +44,11 @@ __all__ = [
     "available_backends",
     "get_kernel",
     "default_threads",
+    "parallel_ranges",
     "parallel_rows",
     "releases_gil",
     "resolve_backend",
+    "row_bounds",
 ]
 
 BACKENDS = ("numpy", "scipy", "numba")
@@ -233,13 +235,7 @@ class CSRMatrix:
         """
         bounds = self._bounds.get(parts)
         if bounds is None:
-            M = self.shape[0]
-            # Rows weigh nnz plus a constant (the per-row work of bias and loop).
-            work = self.indptr.astype(np.int64) + np.arange(M + 1)
-            targets = np.linspace(0, work[-1], parts + 1)
-            b = np.searchsorted(work, targets).astype(np.int64)
-            b[0], b[-1] = 0, M
-            bounds = self._bounds[parts] = np.maximum.accumulate(np.clip(b, 0, M))
+            bounds = self._bounds[parts] = row_bounds(self.indptr, parts)
         return bounds
 
     @property
@@ -509,6 +505,52 @@ def _get_pool() -> ThreadPoolExecutor:
         return _pool
 
 
+def row_bounds(indptr: np.ndarray, parts: int) -> np.ndarray:
+    """Split the rows of a CSR ``indptr`` into `parts` ranges of similar nnz.
+
+    Parameters
+    ----------
+    indptr : ndarray of shape (M + 1,)
+    parts : int
+        At least 1.
+
+    Returns
+    -------
+    bounds : ndarray of shape (parts + 1,)
+        Range ``k`` is ``bounds[k]:bounds[k + 1]`` (possibly empty);
+        ``bounds[0] == 0`` and ``bounds[-1] == M``.
+    """
+    M = indptr.shape[0] - 1
+    # Rows weigh nnz plus a constant (the per-row work of bias and loop).
+    work = indptr.astype(np.int64) + np.arange(M + 1)
+    targets = np.linspace(0, work[-1], parts + 1)
+    b = np.searchsorted(work, targets).astype(np.int64)
+    b[0], b[-1] = 0, M
+    return np.maximum.accumulate(np.clip(b, 0, M))
+
+
+def parallel_ranges(fn: Callable[[int, int], None], bounds: np.ndarray) -> None:
+    """Call ``fn(bounds[k], bounds[k + 1])`` for every range, at once.
+
+    The calling thread runs the first range; the others run in the shared
+    pool (empty ranges are skipped). Only worth it when `fn` releases the
+    GIL (scipy's and numba's kernels do). An exception of any range is
+    raised once all have finished.
+    """
+    pool = _get_pool()
+    futures = [
+        pool.submit(fn, int(bounds[k]), int(bounds[k + 1]))
+        for k in range(1, len(bounds) - 1)
+        if bounds[k + 1] > bounds[k]
+    ]
+    try:
+        if len(bounds) > 1:
+            fn(int(bounds[0]), int(bounds[1]))
+    finally:
+        for f in futures:
+            f.result()
+
+
 def parallel_rows(
     kernel: Kernel, A: CSRMatrix, H: np.ndarray, Y: np.ndarray, threads: int
 ) -> None:
@@ -520,13 +562,4 @@ def parallel_rows(
     if threads <= 1 or A.shape[0] < 2:
         kernel(A, H, Y, 0, A.shape[0])
         return
-    b = A.row_bounds(threads)
-    pool = _get_pool()
-    futures = [
-        pool.submit(kernel, A, H, Y, int(b[k]), int(b[k + 1]))
-        for k in range(1, threads)
-        if b[k + 1] > b[k]
-    ]
-    kernel(A, H, Y, int(b[0]), int(b[1]))
-    for f in futures:
-        f.result()
+    parallel_ranges(lambda r0, r1: kernel(A, H, Y, r0, r1), A.row_bounds(threads))

@@ -240,7 +240,12 @@ def _read_model(model: Any) -> list[tuple[Any, Any, Any]]:
             )
         if "kernel" in params:
             own = act if isinstance(act, str) else None
-            triples.append([params["kernel"], params.get("bias"), own])
+            kernel = params["kernel"]
+            if getattr(layer, "operator", None) is not None:
+                # a kernel trained in another form (sparse training holds the
+                # kept values alone): the layer expands it
+                kernel = layer.param_value("kernel")
+            triples.append([kernel, params.get("bias"), own])
             if own is not None:
                 triples[-1][2] = _layer_activation(layer, own)
             continue

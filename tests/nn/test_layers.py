@@ -177,3 +177,71 @@ def test_leaky_relu_rejects_bad_alpha(alpha):
 def test_leaky_relu_rejects_nan_alpha():
     with pytest.raises(ValueError, match="alpha must be a finite float"):
         LeakyReLU(float("nan"))
+
+
+class _TransposedKernel:
+    """A KernelOperator that trains K^T (n_out, n_in) instead of K: the oracle
+    of the hook (any form works if its products and expansions agree)."""
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def matmul(self, x, theta, bias):
+        y = x @ theta.T
+        return y if bias is None else y + bias
+
+    def kernel_grad(self, x, g, theta, out):
+        np.matmul(g.T, x, out=out)  # d/dK^T of the loss: (x^T g)^T
+
+    def input_grad(self, g, theta):
+        return g @ theta
+
+    def to_kernel(self, a):
+        return np.array(a.T, order="C")  # new arrays, as the protocol says
+
+    def from_kernel(self, k):
+        return np.array(np.asarray(k).T, order="C")
+
+
+@given(n=st.integers(1, 5), n_in=st.integers(1, 6), units=st.integers(1, 6))
+def test_dense_with_a_kernel_operator(n, n_in, units):
+    from sparsecore.nn import Sequential
+
+    layer = _built(Dense(units), n_in)
+    k = layer.params["kernel"].copy()
+    x = np.random.default_rng(1).standard_normal((n, n_in))
+    y_dense = layer.forward(x)
+    op = _TransposedKernel((n_in, units))
+    layer.use_operator(op, op.from_kernel(k))
+    assert layer.params["kernel"].shape == (units, n_in) == layer.grads["kernel"].shape
+    np.testing.assert_allclose(layer.forward(x), y_dense, rtol=1e-12)
+    result = check_layer(layer, x, seed=0)  # perturbs theta, the trained form
+    assert result.max_error < 1e-7, result.errors
+    # the declared shape and value whatever the form
+    assert layer.param_shape("kernel") == (n_in, units)
+    np.testing.assert_array_equal(layer.param_value("kernel"), k)
+    layer.set_param_value("kernel", 2 * k)
+    np.testing.assert_array_equal(layer.params["kernel"], 2 * k.T)
+    model = Sequential([Dense(units)], input_dim=n_in, seed=0)
+    kernel = model.layers[0].params["kernel"].copy()
+    model.layers[0].use_operator(op, op.from_kernel(kernel))
+    assert model.count_params() == n_in * units + units
+    weights = model.get_weights()
+    assert weights[0].shape == (n_in, units)
+    model.set_weights([3 * w for w in weights])
+    np.testing.assert_allclose(model.layers[0].param_value("kernel"), 3 * kernel)
+    with pytest.raises(ValueError, match=r"must have shape \("):
+        model.set_weights([np.zeros((n_in + 1, units)), weights[1]])
+    layer.use_operator(None, layer.param_value("kernel"))
+    assert layer.operator is None
+    np.testing.assert_allclose(
+        layer.forward(x), 2 * y_dense - layer.params["bias"], rtol=1e-12
+    )
+
+
+def test_use_operator_checks_shapes():
+    layer = _built(Dense(3), 2)
+    with pytest.raises(ValueError, match=r"kernel of shape \(2, 3\)"):
+        layer.use_operator(None, np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"operator must have shape \(2, 3\)"):
+        layer.use_operator(_TransposedKernel((3, 2)), np.zeros((2, 3)))
