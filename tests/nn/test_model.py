@@ -189,6 +189,7 @@ def test_config_round_trip_rebuilds_same_model():
         np.testing.assert_array_equal(a, b)  # same seed -> same initial weights
     assert set(LAYERS) == {
         "Dense",
+        "ResidualDense",
         "Identity",
         "ReLU",
         "LeakyReLU",
