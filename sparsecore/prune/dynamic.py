@@ -49,6 +49,7 @@ from sparsecore.nn.callbacks import Callback
 from sparsecore.prune.allocation import Allocation, as_allocation, top_k_mask
 from sparsecore.prune.clone import weight_names
 from sparsecore.prune.pruner import MaskSet
+from sparsecore.prune.sparse_training import SparseTraining
 
 __all__ = ["ANNEALING", "SET", "DynamicSparsity", "RigL"]
 
@@ -85,6 +86,10 @@ class DynamicSparsity(Callback):
     seed : int, default=0
         Seeds the initial random masks (``default_rng((seed, 0))``) and the
         random growth of SET (``default_rng((seed, step))``).
+    sparse_training : {'auto', 'measure', True, False}, default='auto'
+        Between mask updates, train the masked layers on sparse kernels where
+        that is faster (:class:`~sparsecore.prune.SparseTraining`); every
+        update step itself runs dense.
 
     Attributes
     ----------
@@ -112,8 +117,12 @@ class DynamicSparsity(Callback):
         drop_fraction_anneal: str = "constant",
         weights: Sequence[str] | None = None,
         seed: int = 0,
+        sparse_training: Any = "auto",
     ) -> None:
         super().__init__()
+        # Between mask updates the masks are fixed: the layers train on sparse
+        # kernels where that wins (see sparsecore.prune.sparse_training).
+        self.sparse = SparseTraining(sparse_training)
         self.target_sparsity = validate_sparsity("sparsity", sparsity)
         self.update_frequency = validate_int("update_frequency", update_frequency, 1)
         self.drop_fraction = validate_float("drop_fraction", drop_fraction, 0.0, 1.0)
@@ -205,6 +214,24 @@ class DynamicSparsity(Callback):
         self, batch: int, logs: dict[str, Any] | None = None
     ) -> None:
         self.step += 1
+        if self.is_update_step(self.step):
+            # The update reads dense weights (and RigL the dense gradient of
+            # every entry) and rewrites masks and slots: a dense step.
+            self.sparse.stop()
+        elif self.sparse.mode is not False:
+            to_next = self.update_frequency - self.step % self.update_frequency
+            self.sparse.update(
+                self.model,
+                self._maskset.masks,
+                self.params.get("batch_size"),
+                fixed_steps=to_next,
+            )
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.sparse.stop()  # the dense kernels back, zeros where pruned
+
+    def on_train_exception(self, exc: BaseException) -> None:
+        self.sparse.stop()
 
     def on_before_optimizer_step(self) -> None:
         grads = self.model.gradients()
@@ -316,6 +343,10 @@ class RigL(DynamicSparsity):
     weights : list of str, optional
     seed : int, default=0
         Seeds the initial random masks.
+    sparse_training : {'auto', 'measure', True, False}, default='auto'
+        Between mask updates, train the masked layers on sparse kernels where
+        that is faster (:class:`~sparsecore.prune.SparseTraining`); every
+        update step itself runs dense.
 
     Notes
     -----
@@ -355,6 +386,7 @@ class RigL(DynamicSparsity):
         drop_fraction_anneal: str = "cosine",
         weights: Sequence[str] | None = None,
         seed: int = 0,
+        sparse_training: Any = "auto",
     ) -> None:
         super().__init__(
             sparsity,
@@ -365,6 +397,7 @@ class RigL(DynamicSparsity):
             drop_fraction_anneal=drop_fraction_anneal,
             weights=weights,
             seed=seed,
+            sparse_training=sparse_training,
         )
 
     def _grow_scores(
@@ -393,6 +426,10 @@ class SET(DynamicSparsity):
     weights : list of str, optional
     seed : int, default=0
         Seeds the initial masks and every random growth.
+    sparse_training : {'auto', 'measure', True, False}, default='auto'
+        Between mask updates, train the masked layers on sparse kernels where
+        that is faster (:class:`~sparsecore.prune.SparseTraining`); every
+        update step itself runs dense.
 
     Notes
     -----

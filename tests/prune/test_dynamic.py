@@ -199,3 +199,37 @@ def test_validation():
     with pytest.raises(TypeError, match="end_step must be an int"):
         RigL(0.5, end_step=True)
     RigL(0.0, drop_fraction=0.0, end_step=0)
+
+
+@pytest.mark.parametrize("cls", [RigL, SET])
+def test_sparse_training_between_updates_equals_dense_masked(cls):
+    # float64, so that only the order of the sums can differ
+    def run(mode):
+        model = sc.Sequential(
+            [sc.Dense(32), sc.ReLU(), sc.Dense(32), sc.ReLU(), sc.Dense(3)],
+            input_dim=8, seed=0, dtype="float64",
+        )  # fmt: skip
+        model.compile(sc.SparseCategoricalCrossentropy(from_logits=True), sc.Adam(1e-2))
+        dyn = cls(0.8, update_frequency=5, end_step=30, seed=1, sparse_training=mode)
+        counts, on_sparse = [], []
+
+        class Count(sc.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                w = self.model.get_weights()  # dense arrays, also on the sparse path
+                counts.append([int(np.count_nonzero(a)) for a in w[::2]])
+                on_sparse.append(len(dyn.sparse.names))
+
+        x, y = make_data()
+        model.fit(x, y, epochs=4, batch_size=8, callbacks=[dyn, Count()], verbose=0)
+        return model, dyn, counts, max(on_sparse)
+
+    dense, dyn_d, counts_d, none = run(False)
+    sparse, dyn_s, counts_s, layers = run(True)
+    assert none == 0 and layers == 3  # every kernel on the sparse path between updates
+    assert dyn_s.updates == dyn_d.updates and len(dyn_s.updates) >= 4
+    for name, mask in dyn_d.masks.items():
+        np.testing.assert_array_equal(dyn_s.masks[name], mask)
+    assert counts_s == counts_d  # exact sparsity after every step, on both paths
+    for a, b in zip(dense.get_weights(), sparse.get_weights(), strict=True):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-10)
+    assert not dyn_s.sparse.active  # dense kernels back after fit
