@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             "# Sweep scaling: one 8-cell grid on 1 and 2 workers",
             "",
             "Command: `python benchmarks/sweep.py --dataset "
-            f"{args.dataset} --epochs {args.epochs} --rounds {args.rounds}`",
+            f"{args.dataset} --epochs {args.epochs} --rounds {args.rounds}"
+            f" --out {os.path.relpath(args.out)}`",
             "",
             table,
             "",
