@@ -771,8 +771,10 @@ class ArrayPruner:
             if not self._nm_applied and step >= max(self.schedule.begin_step, 1):
                 new = self._compute(weights, 0.0, scores, step)
         elif self.schedule is not None:
-            should_prune, sparsity = self.schedule(step)
+            should_prune, _ = self.schedule(step)
             if should_prune:
+                # tfmot's float32 sparsity, so that k is tfmot's k bit for bit.
+                sparsity = self.schedule.sparsity_float32(step)
                 new = self._compute(weights, sparsity, scores, step)
         self.pruning_step = step
         if new is None:

@@ -11,7 +11,8 @@ is the fraction of weights to set to zero at that step. Both are plain Python
 values; :meth:`PruningSchedule.sparsity_at` and
 :meth:`PruningSchedule.should_prune_at` evaluate whole arrays of steps (for
 plots). Values are computed in float64 (tfmot uses float32; the two agree to
-about 1e-7).
+about 1e-7); :meth:`PruningSchedule.sparsity_float32` gives tfmot's float32
+value, which the pruning engine ranks with.
 
 :func:`warn_schedule_coverage` is the schedule's side of a training run:
 given the steps a ``fit`` will take, it warns when nothing will be pruned,
@@ -154,6 +155,28 @@ class PruningSchedule(abc.ABC):
         # A 1-element array takes the same ufunc loops as a long one.
         arr = np.array([step], dtype=np.int64)
         return bool(self.should_prune_at(arr)[0]), float(self.sparsity_at(arr)[0])
+
+    def sparsity_float32(self, step: int) -> float:
+        """The sparsity at `step` as tfmot computes it, in float32.
+
+        The pruning engine ranks with this value, so that the number of
+        weights kept, tfmot's ``round(float32(n) * (1 - s))``, sees the very
+        float32 ``s`` that tfmot's schedule tensor holds. The base class
+        rounds :meth:`sparsity_at` to float32; :class:`PolynomialDecay`
+        repeats tfmot's float32 operations one by one.
+
+        Parameters
+        ----------
+        step : int
+            The training step.
+
+        Returns
+        -------
+        float
+            A float32 value, as a Python float, in [0, 1).
+        """
+        value = float(np.float32(self(step)[1]))
+        return value if value < 1.0 else float(np.nextafter(np.float32(1), 0))
 
     def should_prune_at(self, steps: ArrayLike) -> NDArray[np.bool_]:
         """Vectorised `should_prune`: a bool array of the shape of `steps`.
@@ -392,6 +415,39 @@ class PolynomialDecay(PruningSchedule):
         # Exact endpoints (sf + (s0 - sf) can be s0 +- 1 ulp) and never outside.
         out = np.where(p <= 0.0, s0, np.clip(out, min(s0, sf), max(s0, sf)))
         return out.astype(np.float64, copy=False)
+
+    def sparsity_float32(self, step: int) -> float:
+        """tfmot's float32 arithmetic, operation by operation.
+
+        tfmot (``pruning_schedule.PolynomialDecay.__call__``) computes, each
+        operation rounded to float32::
+
+            p = min(1, max(0, float32(t - t_b) / float32(t_e - t_b)))
+            s = float32(s_0 - s_f) * (1 - p) ** power + float32(s_f)
+
+        where ``s_0 - s_f`` is a Python (float64) difference. The power is
+        taken in float64 and rounded once, as the C library's ``powf`` does
+        for the exponents schedules use. Where tfmot gives NaN
+        (``begin_step == end_step``) this returns the float32 of
+        :meth:`sparsity_at`. Values agree with :meth:`sparsity_at` to one
+        float32 ulp.
+        """
+        _, s64 = self(step)
+        span = self.end_step - self.begin_step
+        if span == 0:
+            return super().sparsity_float32(step)
+        f32 = np.float32
+        p = f32(step - self.begin_step) / f32(span)
+        p = min(f32(1.0), max(f32(0.0), p))
+        u = f32(1.0) - p
+        power = float(_pow(np.array([u], dtype=np.float64), self.power)[0])
+        value = f32(self.initial_sparsity - self.final_sparsity) * f32(power) + f32(
+            self.final_sparsity
+        )
+        out = float(value)
+        if not 0.0 <= out < 1.0 or abs(out - s64) > 1e-6:
+            return super().sparsity_float32(step)
+        return out
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -429,3 +429,19 @@ def test_the_torch_example_runs():
     weight = model[0].weight.detach().numpy()
     assert np.count_nonzero(weight) == np.count_nonzero(engine.masks["0.weight"])
     assert "4.weight" not in engine.masks  # the policy keeps the last layer dense
+
+
+def test_k_uses_tfmot_float32_sparsity_not_the_float64_value():
+    # At step 1400 of the tutorial's schedule the float64 sparsity rounds to a
+    # float32 one ulp away from tfmot's float32 value, and on 2,000 weights
+    # that moves k: tfmot keeps 1,593, the float64 value would keep 1,594.
+    schedule = PolynomialDecay(0.0, 0.75, begin_step=1000, end_step=5000)
+    s64, s32 = schedule(1400)[1], schedule.sparsity_float32(1400)
+    assert (keep_count(2000, s32), keep_count(2000, s64)) == (1593, 1594)
+    rng = np.random.default_rng(7)
+    params = {"w": rng.standard_normal((40, 50)).astype(np.float32)}
+    eng = ArrayPruner(schedule)
+    for _ in range(1400):
+        masks = eng.step(params)
+    assert np.count_nonzero(masks["w"]) == 1593
+    assert np.count_nonzero(params["w"]) == 1593

@@ -304,3 +304,67 @@ def test_schedule_that_would_lower_the_sparsity_is_refused():
     ):
         PolynomialDecay(0.9, 0.5, 0, 100)
     assert PolynomialDecay(0.5, 0.5, 0, 100)(50) == (False, 0.5)  # flat is fine
+
+
+# ------------------------------------------------- tfmot's float32 sparsity
+def _tfmot_float32_reference(schedule, step):
+    """tfmot's PolynomialDecay.__call__ op by op in float32, the power exact.
+
+    Every operation rounds to float32 as TensorFlow's do; ``(1 - p) ** power``
+    is computed exactly (fractions) and rounded once, as a correctly rounded
+    ``powf`` does.
+    """
+    from fractions import Fraction
+
+    f32 = np.float32
+    p = f32(step - schedule.begin_step) / f32(schedule.end_step - schedule.begin_step)
+    u = f32(1.0) - min(f32(1.0), max(f32(0.0), p))
+    power = f32(float(Fraction(float(u)) ** int(schedule.power)))
+    d = f32(schedule.initial_sparsity - schedule.final_sparsity)
+    return float(d * power + f32(schedule.final_sparsity))
+
+
+TFMOT_SCHEDULES = [
+    PolynomialDecay(0.0, 0.75, begin_step=1000, end_step=5000),  # the tutorial's
+    PolynomialDecay(0.2, 0.8, begin_step=100, end_step=1000, frequency=1),
+    PolynomialDecay(0.5, 0.95, begin_step=100, end_step=350, frequency=7),
+    PolynomialDecay(0.1, 0.9, begin_step=0, end_step=777, power=2, frequency=1),
+]
+
+
+@pytest.mark.parametrize("schedule", TFMOT_SCHEDULES, ids=repr)
+def test_sparsity_float32_is_tfmot_float32_arithmetic(schedule):
+    steps = range(schedule.end_step + 50)
+    ours = [schedule.sparsity_float32(t) for t in steps]
+    assert ours == [_tfmot_float32_reference(schedule, t) for t in steps]
+    # Within one float32 ulp of the float64 schedule, and a float32 value.
+    s64 = schedule.sparsity_at(np.asarray(steps))
+    np.testing.assert_allclose(ours, s64, rtol=0, atol=1.2e-7)
+    assert all(float(np.float32(v)) == v for v in ours)
+    # The float64 value rounded to float32 is not tfmot's at some steps: the
+    # reason the engine ranks with sparsity_float32.
+    assert any(float(np.float32(a)) != b for a, b in zip(s64, ours, strict=True))
+
+
+def test_sparsity_float32_agrees_with_torch_float32_ops():
+    """An independent float32 implementation: torch's ops, torch's pow."""
+    torch = pytest.importorskip("torch")
+    schedule = TFMOT_SCHEDULES[0]
+    off = []
+    for t in range(6001):
+        p = torch.tensor(float(t - 1000)) / torch.tensor(4000.0)
+        u = 1 - torch.clamp(p, 0.0, 1.0)
+        s = torch.tensor(-0.75) * torch.pow(u, torch.tensor(3.0)) + torch.tensor(0.75)
+        if float(s) != schedule.sparsity_float32(t):
+            off.append(t)
+    # torch's float32 pow is not correctly rounded at step 2668, where
+    # (1 - p)^3 = 0.19815529137594 lies 3e-12 from the midpoint of two floats.
+    assert off == [2668]
+
+
+def test_base_sparsity_float32_rounds_the_float64_value():
+    s = ConstantSparsity(0.8, begin_step=0)
+    assert s.sparsity_float32(5) == float(np.float32(0.8))
+    step = PolynomialDecay(0.3, 0.6, begin_step=10, end_step=10)  # tfmot: NaN
+    assert step.sparsity_float32(10) == float(np.float32(0.6))
+    assert step.sparsity_float32(9) == float(np.float32(0.3))
