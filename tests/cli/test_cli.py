@@ -689,6 +689,24 @@ def test_hostile_files_give_one_error_line(tmp_path, cli, command, case):
     assert not (tmp_path / "p.npz").exists()
 
 
+def test_deeply_nested_json_header_is_only_a_string(tmp_path, cli):
+    # A `header` member of 100,000 nested brackets once raised RecursionError:
+    # it is not sparsecore JSON, so every command sees a string array.
+    from tests.runtime.zipcraft import Entry, build, npy
+
+    deep = np.array('{"format": "sparsecore.SparseModel", "layers": ' + "[" * 100_000
+                    + "]" * 100_000 + "}")  # fmt: skip
+    path = tmp_path / "deep.npz"
+    path.write_bytes(build([Entry("header.npy", npy(deep))]))
+    code, out, err = cli("inspect", path)
+    assert (code, err) == (0, "") and "header" in out and "total (1 arrays)" in out
+    code, _, err = cli("prune", path, "-o", tmp_path / "o.npz", "--sparsity", "0.5")
+    assert_one_line_error(code, err, 1, "no array to prune")
+    code, _, err = cli("deploy", path, "-o", tmp_path / "m.npz")
+    assert_one_line_error(code, err, 1, "no Linear/Dense weight found")
+    assert not (tmp_path / "o.npz").exists() and not (tmp_path / "m.npz").exists()
+
+
 def test_bzip2_bomb_is_refused_without_reading_it(tmp_path, cli):
     # 1 KB declaring gigabytes: the method is refused before any byte inflates.
     import bz2
