@@ -58,6 +58,7 @@ from sparsecore._checks import (
 from sparsecore.nn.callbacks import Callback
 from sparsecore.prune.allocation import Allocation, as_allocation, top_k_mask
 from sparsecore.prune.clone import weight_names
+from sparsecore.prune.policy import validate_names
 from sparsecore.prune.pruner import MaskSet
 from sparsecore.prune.schedules import MAX_STEP
 from sparsecore.prune.sparse_training import SparseTraining
@@ -173,7 +174,7 @@ class DynamicSparsity(Callback):
         self.drop_fraction_anneal = validate_choice(
             "drop_fraction_anneal", drop_fraction_anneal, ANNEALING
         )
-        self.weights = None if weights is None else list(weights)
+        self.weights = validate_names("weights", weights)
         checked = validate_seed("seed", seed)
         self.seed = 0 if checked is None else checked
         self.step = 0
