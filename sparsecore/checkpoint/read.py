@@ -686,6 +686,11 @@ def load_model(path: str | os.PathLike[str]) -> Sequential:
         model.fit(x, y, epochs=total, initial_epoch=model.epoch,
                   callbacks=[model.pruner])   # the pruner, if there is one
 
+    Callbacks are not objects of the file: their saved states
+    (``model.callback_states``) are taken up by new callbacks built with
+    the same arguments (``EarlyStopping(patience=5)``, ``RigL(0.9)``) and
+    passed to that ``fit``.
+
     Parameters
     ----------
     path : str or path-like
