@@ -437,7 +437,7 @@ def _dynamic_header(
         r.fail(
             field + ".masks",
             f"must be the names of the weights {type(callback).__name__} masks, "
-            f"in order: {expected}",
+            f"in order: {expected!r:.200}",
         )
     return {"step": step, "end_step": end, "updates": pairs, "masks": expected}
 
