@@ -15,9 +15,14 @@ in the model's dtype (a LeakyReLU slope of 1e308 is finite in float64 and
 infinite in float32); the optimizers' own bounds (learning rate at most 1e6,
 Adam's epsilon > 0 in float32, ...) apply, as the configs are rebuilt through
 their constructors; weights must be exactly 0 where the pruner's masks prune
-them (the writer saves them so). A block size larger than every pruned
-weight is clipped to the largest weight's size, which gives the same masks
-and keeps memory bounded.
+them (the writer saves them so), and where the masks of a RigL or SET state
+prune them (the callback leaves them so after every step). A RigL or SET
+state must name exactly the weights its configuration masks, in their order
+(SET draws its random growth layer after layer), and its update log must be
+one ``[step, fraction]`` per update step at most, increasing, at multiples of
+``update_frequency`` up to ``min(step, end_step)``. A block size larger than
+every pruned weight is clipped to the largest weight's size, which gives the
+same masks and keeps memory bounded.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ from sparsecore.nn.layers import Dense, Layer
 from sparsecore.nn.losses import Loss
 from sparsecore.nn.model import Sequential
 from sparsecore.nn.optimizers import Optimizer
+from sparsecore.prune.clone import weight_names
+from sparsecore.prune.dynamic import SET, DynamicSparsity, RigL
 from sparsecore.prune.pruner import Pruner
 from sparsecore.prune.schedules import MAX_STEP
 from sparsecore.runtime.npz import NpzArchive, open_npz
@@ -67,10 +74,13 @@ _CONFIG_ERRORS = (TypeError, ValueError, IndexError, KeyError, OverflowError)
 _CALLBACKS: dict[str, type] = {
     "EarlyStopping": EarlyStopping,
     "ModelCheckpoint": ModelCheckpoint,
+    "RigL": RigL,
+    "SET": SET,
 }
 _ES_KEYS = {"key", "class_name", "config", "best", "wait", "best_epoch"}
 _ES_KEYS |= {"stopped", "best_weights", "best_masks"}
 _MC_KEYS = {"key", "class_name", "config", "best"}
+_DYN_KEYS = {"key", "class_name", "config", "step", "end_step", "updates", "masks"}
 
 
 class _Reader:
@@ -385,6 +395,53 @@ def _pruner_header(
     return cls, state, names
 
 
+def _dynamic_header(
+    r: _Reader,
+    field: str,
+    entry: dict[str, Any],
+    callback: DynamicSparsity,
+    shapes: Mapping[str, tuple[int, ...]],
+) -> dict[str, Any]:
+    """The step, end step, updates and mask names of a RigL or SET entry."""
+    step = r.integer(field + ".step", entry["step"], 0, MAX_STEP)
+    end = r.integer(field + ".end_step", entry["end_step"], 0, MAX_STEP)
+    given = callback.get_config()["end_step"]
+    if given is not None and end != given:
+        r.fail(field + ".end_step", f"must be the configured end_step {given}")
+    # One update at most per multiple of update_frequency up to min(step, end).
+    freq, last = callback.update_frequency, min(step, end)
+    updates = entry["updates"]
+    if not isinstance(updates, list) or len(updates) > last // freq:
+        r.fail(
+            field + ".updates",
+            f"must be a list of at most {last // freq} [step, fraction] pairs "
+            f"(one per update step, a multiple of {freq} up to {last})",
+        )
+    pairs: list[tuple[int, float]] = []
+    for j, u in enumerate(updates):
+        at = f"{field}.updates[{j}]"
+        if not isinstance(u, list) or len(u) != 2:
+            r.fail(at, f"must be a [step, fraction] pair; got {u!r:.80}")
+        t = r.integer(at + "[0]", u[0], pairs[-1][0] + 1 if pairs else 1, last)
+        if t % freq:
+            r.fail(at + "[0]", f"must be a multiple of update_frequency {freq}")
+        fraction = r.number(at + "[1]", u[1])
+        if not 0.0 <= fraction <= 1.0:
+            r.fail(at + "[1]", f"must be a fraction in [0, 1]; got {fraction!r}")
+        pairs.append((t, fraction))
+    try:
+        expected = weight_names(shapes, callback.weights)
+    except (TypeError, ValueError) as e:
+        r.fail(field + ".config.weights", f"does not fit the model ({e})")
+    if entry["masks"] != expected:
+        r.fail(
+            field + ".masks",
+            f"must be the names of the weights {type(callback).__name__} masks, "
+            f"in order: {expected!r:.200}",
+        )
+    return {"step": step, "end_step": end, "updates": pairs, "masks": expected}
+
+
 def _callbacks_header(
     r: _Reader,
     entries: Any,
@@ -406,16 +463,22 @@ def _callbacks_header(
                 field + ".class_name",
                 f"must be one of {sorted(_CALLBACKS)}; got {name!r:.80}",
             )
-        entry = r.obj(field, entry, _ES_KEYS if cls is EarlyStopping else _MC_KEYS)
+        dynamic = issubclass(cls, DynamicSparsity)
+        entry = r.obj(
+            field,
+            entry,
+            _DYN_KEYS if dynamic else _ES_KEYS if cls is EarlyStopping else _MC_KEYS,
+        )
         callback = r.build(field + ".config", cls, entry["config"])
         if entry["key"] != callback.state_key or entry["key"] in keys:
             r.fail(field + ".key", f"must be {callback.state_key!r}, once")
         keys.add(entry["key"])
-        state: dict[str, Any] = {
-            "class_name": name,
-            "config": callback.get_config(),
-            "best": r.number(field + ".best", entry["best"], allow_inf=True),
-        }
+        state: dict[str, Any] = {"class_name": name, "config": callback.get_config()}
+        if dynamic:
+            state.update(_dynamic_header(r, field, entry, callback, shapes))
+            out.append(state)
+            continue
+        state["best"] = r.number(field + ".best", entry["best"], allow_inf=True)
         if cls is EarlyStopping:
             best_epoch = entry["best_epoch"]
             if best_epoch is not None:
@@ -450,16 +513,23 @@ def _callback_members(states: list[dict[str, Any]]) -> list[str]:
             f"callbacks/{i}/best_weights/{n}" for n in st.get("best_weights") or []
         ]
         names += [f"callbacks/{i}/best_masks/{n}" for n in st.get("best_masks") or []]
+        names += [f"callbacks/{i}/masks/{n}" for n in st.get("masks") or []]
     return names
 
 
-def _pruned_are_zero(r: _Reader, field: str, w: np.ndarray, mask: np.ndarray) -> None:
+def _pruned_are_zero(
+    r: _Reader,
+    field: str,
+    w: np.ndarray,
+    mask: np.ndarray,
+    whose: str = "the pruner's mask",
+) -> None:
     """Refuse weights that are not 0 where their mask prunes them."""
     bad = int(np.count_nonzero(w[~mask]))
     if bad:
         r.fail(
             field,
-            f"{bad} weights are nonzero where the pruner's mask prunes them (a "
+            f"{bad} weights are nonzero where {whose} prunes them (a "
             "checkpoint keeps pruned weights at exactly 0)",
         )
 
@@ -469,9 +539,22 @@ def _read_callback_arrays(
     states: list[dict[str, Any]],
     shapes: Mapping[str, tuple[int, ...]],
     dtype: np.dtype[Any],
+    weights: Mapping[str, np.ndarray],
 ) -> None:
-    """Replace the name lists of `states` by the arrays they name (in place)."""
+    """Replace the name lists of `states` by the arrays they name (in place).
+
+    `weights` are the model's weights, read: a RigL or SET mask must find
+    them 0 where it prunes.
+    """
     for i, st in enumerate(states):
+        if st.get("masks") is not None:
+            masks = {}
+            for n in st["masks"]:
+                field = f"callbacks/{i}/masks/{n}"
+                masks[n] = r.a.read(field, np.dtype(bool), shapes[n])
+                whose = f"{st['class_name']}'s mask ({field})"
+                _pruned_are_zero(r, f"weights/{n}", weights[n], masks[n], whose)
+            st["masks"] = masks
         if st.get("best_masks") is not None:
             masks = {}
             for n in st["best_masks"]:
@@ -479,14 +562,14 @@ def _read_callback_arrays(
                 masks[n] = r.a.read(field, np.dtype(bool), shapes[n])
             st["best_masks"] = masks
         if st.get("best_weights") is not None:
-            weights = []
+            weights_of_best = []
             for n in st["best_weights"]:
                 field = f"callbacks/{i}/best_weights/{n}"
                 w = r.finite(field, r.a.read(field, dtype, shapes[n]))
                 if st.get("best_masks") and n in st["best_masks"]:
                     _pruned_are_zero(r, field, w, st["best_masks"][n])
-                weights.append(w)
-            st["best_weights"] = weights
+                weights_of_best.append(w)
+            st["best_weights"] = weights_of_best
 
 
 def _read_arrays(
@@ -541,7 +624,7 @@ def read_checkpoint(archive: NpzArchive) -> Sequential:
     weights, slots, masks = _read_arrays(
         r, shapes, dtype, slot_names, mask_names, _callback_members(states)
     )
-    _read_callback_arrays(r, states, shapes, dtype)
+    _read_callback_arrays(r, states, shapes, dtype, weights)
 
     # Everything is checked against the data: now build (allocating as much).
     model_cfg = header["model"]
@@ -602,6 +685,11 @@ def load_model(path: str | os.PathLike[str]) -> Sequential:
 
         model.fit(x, y, epochs=total, initial_epoch=model.epoch,
                   callbacks=[model.pruner])   # the pruner, if there is one
+
+    Callbacks are not objects of the file: their saved states
+    (``model.callback_states``) are taken up by new callbacks built with
+    the same arguments (``EarlyStopping(patience=5)``, ``RigL(0.9)``) and
+    passed to that ``fit``.
 
     Parameters
     ----------

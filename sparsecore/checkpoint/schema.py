@@ -3,9 +3,11 @@
 ``model.save(path)`` (or :func:`save_model`) writes, and :func:`load_model`
 reads back, everything ``fit`` needs to continue exactly where it stopped:
 the architecture, the weights, the loss and optimizer (with its step count and
-slot arrays), the shuffling seed, the epoch reached, the history and, when a
-pruner is attached (``model.pruner``), its step, schedule and masks. Training
-``2N`` epochs in one go, or ``N`` epochs, save, load (in another process) and
+slot arrays), the shuffling seed, the epoch reached, the history, when a
+pruner is attached (``model.pruner``) its step, schedule and masks, and the
+state of the callbacks that steer a run (``model.callback_states``:
+EarlyStopping, ModelCheckpoint, RigL, SET). Training ``2N`` epochs in one go,
+or ``N`` epochs, save, load (in another process) and
 ``fit(..., initial_epoch=model.epoch)`` for ``N`` more, gives identical
 weights, masks and history.
 
@@ -17,6 +19,7 @@ Layout, version 2 (every member a plain ``.npy``; nothing is pickled)::
     pruner/masks/<name>       bool masks of the attached pruner
     callbacks/<i>/best_weights/<name>   EarlyStopping's best weights (if kept)
     callbacks/<i>/best_masks/<name>     and the pruner's masks of that epoch
+    callbacks/<i>/masks/<name>          RigL's or SET's current bool masks
 
     {"format": "sparsecore.Checkpoint", "version": 2,
      "model": model.get_config(),
@@ -29,11 +32,19 @@ Layout, version 2 (every member a plain ``.npy``; nothing is pickled)::
      "callbacks": [{"key", "class_name": "EarlyStopping", "config", "best", "wait",
                     "best_epoch", "stopped", "best_weights": bool,
                     "best_masks": null | [name, ...]}
-                   | {"key", "class_name": "ModelCheckpoint", "config", "best"}, ...]}
+                   | {"key", "class_name": "ModelCheckpoint", "config", "best"}
+                   | {"key", "class_name": "RigL" | "SET", "config", "step",
+                      "end_step", "updates": [[step, fraction], ...],
+                      "masks": [name, ...]}, ...]}
 
-Version 1 is version 2 without ``"callbacks"``; both are read. Weights are
-saved as 0 where the pruner's masks prune them, and a file where they are
-not is refused. Nothing non-finite is saved (:func:`save_model` refuses,
+Version 1 is version 2 without ``"callbacks"``; both are read (the RigL and
+SET entries came later within version 2: a file without them is a file of a
+run without them). Weights are saved as 0 where the pruner's masks prune them,
+and a file where they are not is refused. A RigL or SET state is saved only if
+the weights are 0 where its masks prune them (what the callback leaves after
+every step; otherwise something changed the weights since, and the state is
+left out with a :class:`RuntimeWarning`); a file where they are not is
+refused too. Nothing non-finite is saved (:func:`save_model` refuses,
 :class:`ModelCheckpoint` keeps the previous file).
 
 An optimizer whose learning rate is a schedule holds it in its config as
@@ -67,6 +78,7 @@ from sparsecore.runtime.npz import SparseFormatError
 
 __all__ = [
     "CALLBACK_NAMES",
+    "DYNAMIC_CALLBACK_NAMES",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "READ_VERSIONS",
@@ -85,7 +97,9 @@ FORMAT_VERSION = 2
 #: The versions this sparsecore reads (1: no callback states).
 READ_VERSIONS = (1, 2)
 #: The callbacks whose state a checkpoint keeps (``model.callback_states``).
-CALLBACK_NAMES = ("EarlyStopping", "ModelCheckpoint")
+CALLBACK_NAMES = ("EarlyStopping", "ModelCheckpoint", "RigL", "SET")
+#: Those of :data:`CALLBACK_NAMES` that hold dynamic masks (``callbacks/<i>/masks``).
+DYNAMIC_CALLBACK_NAMES = ("RigL", "SET")
 
 #: The classes a checkpoint rebuilds, by class name; nothing else is saved.
 LAYER_CLASSES: dict[str, type[Layer]] = dict(LAYERS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from sparsecore.checkpoint.schema import (
     CALLBACK_NAMES,
+    DYNAMIC_CALLBACK_NAMES,
     FORMAT_NAME,
     FORMAT_VERSION,
     LAYER_CLASSES,
@@ -58,10 +60,22 @@ def _history_json(history: Any) -> dict[str, Any] | None:
     }
 
 
+def _describes(masks: Mapping[str, np.ndarray], live: Mapping[str, np.ndarray]) -> bool:
+    """Whether `masks` fit the weights `live` and find them 0 where they prune."""
+    for name, m in masks.items():
+        w = live.get(name)
+        if w is None or w.shape != m.shape or w[~m].any():
+            return False
+    return True
+
+
 def _callbacks_json(
-    model: Sequential, arrays: dict[str, np.ndarray]
+    model: Sequential, live: Mapping[str, np.ndarray], arrays: dict[str, np.ndarray]
 ) -> list[dict[str, Any]]:
-    """``model.callback_states`` as header entries; their arrays into `arrays`."""
+    """``model.callback_states`` as header entries; their arrays into `arrays`.
+
+    `live` holds the model's weights in their declared shapes.
+    """
     out: list[dict[str, Any]] = []
     names = list(model.weights())
     for key, state in getattr(model, "callback_states", {}).items():
@@ -73,8 +87,31 @@ def _callbacks_json(
             "key": key,
             "class_name": cls,
             "config": state["config"],
-            "best": float(state["best"]),
         }
+        if cls in DYNAMIC_CALLBACK_NAMES:
+            masks = state["masks"]
+            if not _describes(masks, live):
+                warnings.warn(
+                    f"the state of {key!r} is not saved: the weights are nonzero "
+                    "where its masks prune them (changed since its last step, "
+                    "e.g. by EarlyStopping(restore_best_weights=True)), so it "
+                    f"cannot continue them; a run resumed from this checkpoint "
+                    f"starts {cls} afresh",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+                continue
+            entry.update(
+                step=int(state["step"]),
+                end_step=int(state["end_step"]),
+                updates=[[int(s), float(f)] for s, f in state["updates"]],
+                masks=list(masks),
+            )
+            for name, m in masks.items():
+                arrays[f"callbacks/{i}/masks/{name}"] = np.asarray(m, bool)
+            out.append(entry)
+            continue
+        entry["best"] = float(state["best"])
         if cls == "EarlyStopping":
             weights, masks = state["best_weights"], state["best_masks"]
             entry.update(
@@ -109,7 +146,9 @@ def checkpoint_arrays(model: Sequential, history: Any = None) -> dict[str, np.nd
 
     Pruned weights are saved as exactly 0 where the attached pruner's masks
     prune them (what the pruner makes them at the next step anyway; the
-    reader refuses a file where they are not).
+    reader refuses a file where they are not). The state of a RigL or SET
+    callback is saved only when the weights are 0 where its masks prune
+    them (else it is left out, with a :class:`RuntimeWarning`).
 
     Parameters
     ----------
@@ -128,6 +167,12 @@ def checkpoint_arrays(model: Sequential, history: Any = None) -> dict[str, np.nd
     TypeError
         If `model` is not a Sequential or holds a class a checkpoint cannot
         rebuild, or the header is not JSON-serialisable.
+
+    Warns
+    -----
+    RuntimeWarning
+        When the state of a RigL or SET callback is left out (its masks do
+        not find the weights 0 where they prune).
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a Sequential; got {model!r}")
@@ -199,7 +244,7 @@ def checkpoint_arrays(model: Sequential, history: Any = None) -> dict[str, np.nd
         "epoch": int(model.epoch),
         "history": _history_json(model.history if history is None else history),
         "pruner": pruner,
-        "callbacks": _callbacks_json(model, arrays),
+        "callbacks": _callbacks_json(model, live, arrays),
     }
     try:
         text = json.dumps(header)

@@ -137,8 +137,9 @@ class Sequential:
         also returns a History of its own epochs only.
     callback_states : dict of str to dict
         State of callbacks that change the course of a run (EarlyStopping's
-        best value, wait and best weights; ModelCheckpoint's best value), by
-        callback; saved in checkpoints, so that a resumed run stops and saves
+        best value, wait and best weights; ModelCheckpoint's best value;
+        RigL's and SET's step, masks and update log), by callback; saved in
+        checkpoints, so that a resumed run stops, saves and moves its masks
         where the uninterrupted one would.
     """
 

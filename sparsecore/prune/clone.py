@@ -16,7 +16,7 @@ are pruned: every kernel by default, never a bias, as
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -126,12 +126,26 @@ def prepare_data(
     return x, y
 
 
-def weight_names(model: Sequential, weights: Sequence[str] | None = None) -> list[str]:
+def weight_names(
+    model: Sequential | Mapping[str, Any], weights: Sequence[str] | None = None
+) -> list[str]:
     """Names of the weights a method prunes: `weights`, or every kernel.
 
     The rule of :class:`~sparsecore.prune.Pruner`, through
     :func:`sparsecore.prune.policy.select_weights`: by default every
     ``"<layer>/kernel"`` of ``model.weights()``, never a bias.
+
+    Parameters
+    ----------
+    model : Sequential or dict of str to array or shape
+        The model, or its weights by name in ``model.weights()`` order (as a
+        checkpoint reader knows them before building the model).
+    weights : list of str, optional
+
+    Returns
+    -------
+    list of str
+        In the order of `weights`, or of the model's weights.
 
     Raises
     ------
@@ -141,7 +155,7 @@ def weight_names(model: Sequential, weights: Sequence[str] | None = None) -> lis
         If a name is not in ``model.weights()``, names a bias, or the model
         has no ``"<layer>/kernel"``.
     """
-    live = model.weights()
+    live = model if isinstance(model, Mapping) else model.weights()
     names = select_weights(
         live,
         names=validate_names("weights", weights),

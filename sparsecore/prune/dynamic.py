@@ -27,12 +27,22 @@ start from zero. A connection dropped and regrown in the same update keeps its
 value and state, as in google-research/rigl (``reinit_when_same=False``).
 Unlike the reference, the optimizer also takes its step at an update step
 (the reference skips it); the update then acts on the stepped weights.
+
+Checkpoints: after every epoch the callback puts its state (step, resolved
+``end_step``, masks, update log) in ``model.callback_states``, which
+``model.save`` and :class:`~sparsecore.checkpoint.ModelCheckpoint` write. A
+``fit`` that continues the run (``initial_epoch == model.epoch > 0``, as after
+:func:`sparsecore.load_model`) with a callback of the same class and
+configuration (``RigL(0.9)`` again) picks it up, so the resumed run is
+bit-identical to the uninterrupted one, as for
+:class:`~sparsecore.nn.callbacks.EarlyStopping`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,7 +58,9 @@ from sparsecore._checks import (
 from sparsecore.nn.callbacks import Callback
 from sparsecore.prune.allocation import Allocation, as_allocation, top_k_mask
 from sparsecore.prune.clone import weight_names
+from sparsecore.prune.policy import validate_names
 from sparsecore.prune.pruner import MaskSet
+from sparsecore.prune.schedules import MAX_STEP
 from sparsecore.prune.sparse_training import SparseTraining
 
 __all__ = ["ANNEALING", "SET", "DynamicSparsity", "RigL"]
@@ -95,12 +107,34 @@ class DynamicSparsity(Callback):
     ----------
     step : int
         Training steps seen so far.
+    end_step : int or None
+        The last step that may update the masks: the `end_step` given, or,
+        when None was given, the value resolved at the first ``fit``.
     masks : dict of str to bool ndarray
         Current masks (True = active).
     sparsity : float
         Fraction of the pruned arrays' entries inactive (exact at every step).
     updates : list of tuple (int, float)
         ``(step, drop fraction)`` of every mask update so far.
+    state_key : str
+        This callback's key in ``model.callback_states``.
+
+    Notes
+    -----
+    The state (:meth:`state_dict`: step, resolved ``end_step``, masks and
+    updates) is put in ``model.callback_states`` at the start of ``fit`` and
+    after every epoch, so a checkpoint (``model.save``,
+    :class:`~sparsecore.checkpoint.ModelCheckpoint`) keeps it. A ``fit`` that
+    continues a run (``initial_epoch == model.epoch > 0``, as after
+    :func:`sparsecore.load_model`) with a callback of the same class and
+    :meth:`get_config` (the same constructor arguments: ``end_step=None``
+    matches ``end_step=None``, and the resolved value comes from the state)
+    picks it up and trains bit for bit as the uninterrupted run would, SET's
+    random growth included (it is drawn from ``default_rng((seed, step))``).
+    With another configuration the saved state is not used: the callback
+    warns (:class:`RuntimeWarning`) and starts as it would without it (new
+    random masks for a new callback). `sparse_training` is not part of the
+    configuration: it changes how the steps are computed, not what.
     """
 
     #: How grown connections are chosen: ``"gradient"`` or ``"random"``.
@@ -126,9 +160,11 @@ class DynamicSparsity(Callback):
         self.target_sparsity = validate_sparsity("sparsity", sparsity)
         self.update_frequency = validate_int("update_frequency", update_frequency, 1)
         self.drop_fraction = validate_float("drop_fraction", drop_fraction, 0.0, 1.0)
-        self.end_step = (
+        # get_config() reports the argument; end_step is resolved by fit
+        self._end_step_arg = (
             None if end_step is None else validate_int("end_step", end_step, 0)
         )
+        self.end_step = self._end_step_arg
         self.allocation = as_allocation(distribution)
         if self.allocation.distribution == "global":
             raise ValueError(
@@ -138,7 +174,7 @@ class DynamicSparsity(Callback):
         self.drop_fraction_anneal = validate_choice(
             "drop_fraction_anneal", drop_fraction_anneal, ANNEALING
         )
-        self.weights = None if weights is None else list(weights)
+        self.weights = validate_names("weights", weights)
         checked = validate_seed("seed", seed)
         self.seed = 0 if checked is None else checked
         self.step = 0
@@ -199,6 +235,7 @@ class DynamicSparsity(Callback):
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if self.model is None:
             raise RuntimeError(f"{type(self).__name__} has no model: use it in fit")
+        self._restore()
         live = self.model.weights()
         if not self._maskset.masks:
             self._maskset = MaskSet(self._initial_masks(live))
@@ -208,6 +245,40 @@ class DynamicSparsity(Callback):
             self.end_step = int(0.75 * (self.step + steps))
         self._maskset.apply(live)
         self._maskset.apply_to_optimizer_state(getattr(self.model, "optimizer", None))
+        self._publish()
+
+    def _restore(self) -> None:
+        """Load the state of the run this ``fit`` continues, if it is ours."""
+        states = getattr(self.model, "callback_states", None) or {}
+        saved = states.get(self.state_key)
+        start = self.params.get("initial_epoch", 0)
+        if saved is None or start == 0 or start != getattr(self.model, "epoch", None):
+            return
+        if (
+            saved.get("class_name") == type(self).__name__
+            and saved.get("config") == self.get_config()
+        ):
+            self.load_state_dict(saved)
+            return
+        config = saved.get("config")
+        differ = sorted(
+            k
+            for k, v in self.get_config().items()
+            if not isinstance(config, Mapping) or config.get(k) != v
+        )
+        warnings.warn(
+            f"{type(self).__name__}: the run continued from epoch {start} was "
+            f"trained with another configuration (differs in {differ}); its "
+            f"state ({self.state_key!r}) is not restored: this callback goes on "
+            "from its own (new random masks at step 0, if it is new)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+    def _publish(self) -> None:
+        states = getattr(self.model, "callback_states", None)
+        if isinstance(states, dict):
+            states[self.state_key] = self.state_dict()
 
     # ------------------------------------------------------------------ steps
     def on_train_batch_begin(
@@ -291,38 +362,105 @@ class DynamicSparsity(Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is not None:
             logs["sparsity"] = self.sparsity
+        self._publish()
 
     # ------------------------------------------------------------------ state
     def get_config(self) -> dict[str, Any]:
-        """Constructor arguments as a JSON-serialisable dict."""
+        """Constructor arguments as a JSON-serialisable dict.
+
+        ``end_step`` is the argument given (None for the default), not the
+        value ``fit`` resolves it to (:attr:`end_step`; in :meth:`state_dict`).
+        """
         return {
             "sparsity": self.target_sparsity,
             "update_frequency": self.update_frequency,
             "drop_fraction": self.drop_fraction,
-            "end_step": self.end_step,
+            "end_step": self._end_step_arg,
             "distribution": self.allocation.distribution,
             "drop_fraction_anneal": self.drop_fraction_anneal,
             "weights": self.weights,
             "seed": self.seed,
         }
 
+    @property
+    def state_key(self) -> str:
+        """This callback's key in ``model.callback_states``.
+
+        ``"<class>:all"`` for every kernel, else ``"<class>:<names, sorted>"``.
+        """
+        names = "all" if self.weights is None else ",".join(sorted(self.weights))
+        return f"{type(self).__name__}:{names}"
+
     def state_dict(self) -> dict[str, Any]:
-        """``{"config", "step", "masks"}``: what a resumed run needs."""
+        """What a resumed run needs.
+
+        Returns
+        -------
+        dict
+            ``{"class_name", "config", "step", "end_step" (resolved, None
+            before the first fit), "updates": [(step, fraction), ...],
+            "masks": {name: bool ndarray}}``. The masks are the callback's
+            read-only arrays, not copies: an update replaces them, never
+            changes them in place.
+        """
         return {
+            "class_name": type(self).__name__,
             "config": self.get_config(),
             "step": self.step,
-            "masks": {n: m.copy() for n, m in self._maskset.masks.items()},
+            "end_step": self.end_step,
+            "updates": list(self.updates),
+            "masks": dict(self._maskset.masks),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the step and masks from :meth:`state_dict` output."""
-        step, masks = state["step"], state["masks"]
-        self.step = validate_int("state['step']", step, 0)
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore step, resolved end step, update log and masks.
+
+        Parameters
+        ----------
+        state : dict
+            :meth:`state_dict` output of a callback of this class and
+            configuration (``"end_step"`` and ``"updates"`` may be missing:
+            the configured end step and no updates).
+
+        Raises
+        ------
+        ValueError
+            If the state is of another class or configuration, or malformed
+            (step outside [0, 2**62], masks not bool, updates not
+            ``(step, fraction)`` pairs).
+        TypeError
+            If a step or fraction is not a number.
+        """
+        name = type(self).__name__
+        cls, config = state.get("class_name", name), state.get("config")
+        if cls != name or config != self.get_config():
+            raise ValueError(
+                f"the state is for {cls}({config!r}); this one is "
+                f"{name}({self.get_config()!r})"
+            )
+        step = validate_int("state['step']", state["step"], 0, MAX_STEP)
+        end = state.get("end_step", self._end_step_arg)
+        end = None if end is None else validate_int("state['end_step']", end, 0)
+        updates = []
+        for u in state.get("updates", []):
+            if not isinstance(u, Sequence) or len(u) != 2:
+                raise ValueError(
+                    f"state['updates'] must hold (step, fraction); got {u!r}"
+                )
+            updates.append(
+                (
+                    validate_int("state['updates'] step", u[0], 1, step),
+                    validate_float(
+                        "state['updates'] fraction", u[1], 0.0, 1.0, high_open=False
+                    ),
+                )
+            )
+        masks = state["masks"]
         for n, m in masks.items():
             if np.asarray(m).dtype != np.bool_:
                 raise ValueError(f"state['masks'][{n!r}] must be a bool array")
+        self.step, self.end_step, self.updates = step, end, updates
         self._maskset = MaskSet(masks)
-        self.end_step = state.get("config", {}).get("end_step", self.end_step)
 
 
 class RigL(DynamicSparsity):

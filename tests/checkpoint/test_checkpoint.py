@@ -22,7 +22,7 @@ from sparsecore.checkpoint import (
     load_model,
     save_model,
 )
-from sparsecore.prune import ConstantSparsity, PolynomialDecay, Pruner
+from sparsecore.prune import SET, ConstantSparsity, PolynomialDecay, Pruner, RigL
 from sparsecore.runtime import SparseFormatError
 from sparsecore.runtime.atomic import atomic_savez
 
@@ -1237,3 +1237,276 @@ def test_save_best_only_remembers_its_best_across_a_resume(tmp_path):
     assert fresh.best == 0.5
     fit_quiet(back, x, y, epochs=5, initial_epoch=4, callbacks=[FakeVal(vals), fresh])
     assert load_model(best).epoch == 5  # 0.4 is better
+
+
+# ---------------------------------------------------------------- RigL and SET
+
+
+DYN = {"RigL": RigL, "SET": SET}
+
+
+def _dyn(name, **kwargs):
+    return DYN[name](0.7, update_frequency=3, seed=4, **kwargs)
+
+
+def _assert_same_dynamic_run(full, d_full, back, d_back):
+    assert_same_state(full, back)
+    assert list(d_back.masks) == list(d_full.masks)
+    for n, m in d_full.masks.items():
+        np.testing.assert_array_equal(d_back.masks[n], m)
+    assert (d_back.step, d_back.end_step) == (d_full.step, d_full.end_step)
+    assert d_back.updates == d_full.updates
+
+
+@pytest.mark.parametrize("name", sorted(DYN))
+def test_dynamic_sparsity_resumed_from_a_crash_checkpoint_is_bit_identical(
+    tmp_path, name
+):
+    # A crash in the middle of epoch 3 of 6; ModelCheckpoint saved epoch 2.
+    # end_step=None: resolved over the 36 steps of that fit, and kept in the
+    # checkpoint, so the same constructor call goes on with it.
+    x, y = make_data()
+    full, d_full = make_model(), _dyn(name)
+    fit_quiet(full, x, y, epochs=6, batch_size=16, callbacks=[d_full])
+    assert d_full.end_step == 27 and len(d_full.updates) >= 6
+    crashed, d_crashed = make_model(), _dyn(name)
+    ckpt = ModelCheckpoint(tmp_path / "c.npz")
+    with pytest.raises(KeyboardInterrupt):
+        fit_quiet(
+            crashed,
+            x,
+            y,
+            epochs=6,
+            batch_size=16,
+            callbacks=[d_crashed, ckpt, Interrupt(epoch=3, batch=2)],
+        )
+    back = load_model(tmp_path / "c.npz")
+    assert back.epoch == 3
+    saved = back.callback_states[f"{name}:all"]
+    assert (saved["step"], saved["end_step"]) == (18, 27)
+    again = _dyn(name)
+    fit_quiet(
+        back, x, y, epochs=6, initial_epoch=back.epoch, batch_size=16, callbacks=[again]
+    )
+    _assert_same_dynamic_run(full, d_full, back, again)
+
+
+@pytest.mark.parametrize("name", sorted(DYN))
+def test_dynamic_sparsity_resumed_from_model_save_is_bit_identical(tmp_path, name):
+    # fit(epochs=2) resolves end_step=None over its own 12 steps: a run cut
+    # into fits gives its end step explicitly.
+    x, y = make_data()
+    full, d_full = make_model(), _dyn(name, end_step=30)
+    fit_quiet(full, x, y, epochs=6, batch_size=16, callbacks=[d_full])
+    half, d_half = make_model(), _dyn(name, end_step=30)
+    fit_quiet(half, x, y, epochs=2, batch_size=16, callbacks=[d_half])
+    half.save(tmp_path / "c.npz")
+    back = load_model(tmp_path / "c.npz")
+    for key, st in half.callback_states.items():  # the state, exactly
+        got = back.callback_states[key]
+        assert {k: v for k, v in got.items() if k != "masks"} == {
+            k: v for k, v in st.items() if k != "masks"
+        }
+        assert list(got["masks"]) == list(st["masks"])
+        for n, m in st["masks"].items():
+            assert got["masks"][n].dtype == bool
+            np.testing.assert_array_equal(got["masks"][n], m)
+    again = _dyn(name, end_step=30)
+    fit_quiet(back, x, y, epochs=6, initial_epoch=2, batch_size=16, callbacks=[again])
+    _assert_same_dynamic_run(full, d_full, back, again)
+    back.save(tmp_path / "again.npz")  # a resumed run saves and loads again
+    assert load_model(tmp_path / "again.npz").callback_states.keys() == {f"{name}:all"}
+
+
+def test_dynamic_sparsity_with_another_config_starts_afresh_after_a_load(tmp_path):
+    # Decided: the saved state is another run's; it is not used (a warning
+    # says so) and the callback starts from its own random masks at step 0.
+    x, y = make_data()
+    model = make_model()
+    fit_quiet(model, x, y, epochs=2, batch_size=16, callbacks=[_dyn("RigL")])
+    model.save(tmp_path / "c.npz")
+    back = load_model(tmp_path / "c.npz")
+    other = RigL(0.5, update_frequency=3, seed=4)
+    with pytest.warns(RuntimeWarning, match=r"differs in \['sparsity'\]"):
+        fit_quiet(
+            back, x, y, epochs=3, initial_epoch=2, batch_size=16, callbacks=[other]
+        )
+    assert other.step == 6 and other.sparsity == pytest.approx(0.5, abs=0.01)
+
+
+def _dyn_arrays(tmp_path, name="RigL", **kwargs):
+    model = make_model()
+    dyn = _dyn(name, **kwargs)
+    fit_quiet(
+        model,
+        *make_data(),
+        epochs=2,
+        batch_size=16,
+        callbacks=[dyn, FakeVal(VALS), sc.EarlyStopping(patience=5)],
+    )
+    model.save(tmp_path / "dyn.npz")
+    with np.load(tmp_path / "dyn.npz", allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def _dyn_index(arrays):
+    (i,) = [
+        i for i, e in enumerate(_header(arrays)["callbacks"]) if e["class_name"] in DYN
+    ]
+    return i
+
+
+def test_malformed_dynamic_states_refused(tmp_path):
+    good = _dyn_arrays(tmp_path)
+    i = _dyn_index(good)
+    m0 = f"callbacks/{i}/masks/dense_0/kernel"
+    entry = _header(good)["callbacks"][i]
+    assert entry["step"] == 12 and entry["end_step"] == 9 and entry["updates"]
+    assert entry["masks"] == ["dense_0/kernel", "dense_1/kernel", "dense_2/kernel"]
+
+    def cb(**changes):
+        return lambda h: h["callbacks"][i].update(**changes)
+
+    def cfg(**changes):
+        return lambda h: h["callbacks"][i]["config"].update(**changes)
+
+    f = rf"header.callbacks\[{i}\]"
+    cases = [
+        (cb(step=-1), f + r".step: must be an int in \[0, 4611686018427387904\]"),
+        (cb(step=2**62 + 1), f + r".step: must be an int in"),
+        (cb(step=True), f + r".step: must be an int in"),
+        (cb(step=1.5), f + r".step: must be an int in"),
+        (cb(end_step=None), f + r".end_step: must be an int in"),
+        (cb(end_step=-2), f + r".end_step: must be an int in"),
+        (cb(updates={}), f + r".updates: must be a list of at most 3"),
+        (cb(updates=[[3, 0.3]] * 4), f + r".updates: must be a list of at most 3"),
+        (cb(updates=[[3, 0.2, 1]]), f + r".updates\[0\]: must be a \[step, fraction\]"),
+        (cb(updates=[3]), f + r".updates\[0\]: must be a \[step, fraction\]"),
+        (cb(updates=[[4, 0.2]]), f + r".updates\[0\]\[0\]: must be a multiple of"),
+        (cb(updates=[[6, 0.2], [3, 0.1]]), f + r".updates\[1\]\[0\]: must be an int"),
+        (
+            cb(updates=[[12, 0.2]]),
+            f + r".updates\[0\]\[0\]: must be an int in \[1, 9\]",
+        ),
+        (cb(updates=[[3, 1.5]]), f + r".updates\[0\]\[1\]: must be a fraction in"),
+        (cb(updates=[[3, "x"]]), f + r".updates\[0\]\[1\]: must be a finite number"),
+        (cb(masks=entry["masks"][::-1]), f + r".masks: must be the names of the weigh"),
+        (cb(masks=[*entry["masks"], "dense_9/kernel"]), f + ".masks: must be the"),
+        (cb(masks=entry["masks"][:2]), f + ".masks: must be the names"),
+        (cb(masks=None), f + ".masks: must be the names"),
+        (cb(key="RigL:other"), f + r".key: must be 'RigL:all', once"),
+        (cb(class_name="SET"), f + r".key: must be 'SET:all', once"),
+        (cb(best=1.0), r"unknown \['best'\]"),
+        (lambda h: h["callbacks"][i].pop("updates"), r"missing \['updates'\]"),
+        (cfg(sparsity=1.5), f + r".config: invalid RigL config"),
+        (cfg(evil=1), f + r".config: invalid RigL config"),
+        (cfg(end_step=8), f + r".end_step: must be the configured end_step 8"),
+        (cfg(distribution="global"), f + r".config: invalid RigL config"),
+        (cfg(weights="dense_0/kernel"), f + r".config: not a canonical RigL config"),
+        (
+            lambda h: h["callbacks"][i].update(
+                key="RigL:dense_0/bias",
+                config={**h["callbacks"][i]["config"], "weights": ["dense_0/bias"]},
+            ),
+            f + r".config.weights: does not fit the model .biases are never pruned",
+        ),
+    ]
+    for edit, match in cases:
+        atomic_savez(tmp_path / "bad.npz", _with_header(good, edit))
+        with pytest.raises(CheckpointFormatError, match=match) as info:
+            load_model(tmp_path / "bad.npz")
+        assert isinstance(info.value, ValueError)
+    mask = good[m0]
+    assert (~mask).any() and mask.any()
+    w = good[K0].copy()
+    w[~mask] = 0.5
+    flipped = mask.copy()
+    flipped.flat[np.flatnonzero(mask & (good[K0] != 0))[0]] = False  # w != 0
+    for arrays, match in [
+        (_set(good, m0, mask[:, :3]), m0 + r": shape must be \(12, 16\)"),
+        (_set(good, m0, mask.astype(np.uint8)), m0 + ": dtype must be"),
+        (_set(good, m0, mask.astype(np.float32)), m0 + ": dtype must be"),
+        (
+            _set(good, m0, (mask.view(np.uint8) * 2).view(bool)),
+            "only 0 .False. and 1 .True. bytes",
+        ),
+        (_drop(good, m0), m0 + ": missing member"),
+        (
+            _set(good, f"callbacks/{i}/masks/dense_9/kernel", mask),
+            "dense_9/kernel: unknown member",
+        ),
+        (
+            _set(good, K0, w),
+            K0 + r": \d+ weights are nonzero where RigL's mask "
+            rf"\(callbacks/{i}/masks/dense_0/kernel\) prunes them",
+        ),
+        (_set(good, m0, flipped), K0 + r": 1 weights are nonzero where RigL's mask"),
+    ]:
+        atomic_savez(tmp_path / "bad.npz", arrays)
+        with pytest.raises(CheckpointFormatError, match=match):
+            load_model(tmp_path / "bad.npz")
+    atomic_savez(tmp_path / "ok.npz", good)  # the untouched arrays load
+    assert load_model(tmp_path / "ok.npz").callback_states.keys() == {
+        "RigL:all",
+        "EarlyStopping:val_loss:auto",
+    }
+
+
+def test_dynamic_states_with_given_weights_and_set_load(tmp_path):
+    kw = {"weights": ["dense_1/kernel", "dense_0/kernel"], "end_step": 12}
+    good = _dyn_arrays(tmp_path, "SET", **kw)
+    i = _dyn_index(good)
+    entry = _header(good)["callbacks"][i]
+    assert entry["key"] == "SET:dense_0/kernel,dense_1/kernel"
+    assert entry["masks"] == kw["weights"]  # in the order given
+    assert entry["end_step"] == 12 and len(entry["updates"]) == 4
+    atomic_savez(tmp_path / "ok.npz", good)
+    back = load_model(tmp_path / "ok.npz")
+    assert list(back.callback_states[entry["key"]]["masks"]) == kw["weights"]
+    other_end = _with_header(good, lambda h: h["callbacks"][i].update(end_step=11))
+    atomic_savez(tmp_path / "bad.npz", other_end)
+    with pytest.raises(CheckpointFormatError, match="must be the configured end_step"):
+        load_model(tmp_path / "bad.npz")
+
+
+def test_a_dynamic_state_that_no_longer_fits_the_weights_is_not_saved(tmp_path):
+    # Weights changed after the callback's last step (by the user here; by
+    # EarlyStopping(restore_best_weights=True) in a run): its masks do not
+    # describe them, so the checkpoint keeps the weights as they are and
+    # leaves the state out, rather than zeroing weights for it.
+    x, y = make_data()
+    model = make_model()
+    rigl = _dyn("RigL")
+    fit_quiet(model, x, y, epochs=1, batch_size=16, callbacks=[rigl])
+    m = rigl.masks["dense_1/kernel"]
+    model.weights()["dense_1/kernel"][~m] = 0.25
+    with pytest.warns(RuntimeWarning, match="'RigL:all' is not saved"):
+        model.save(tmp_path / "c.npz")
+    back = load_model(tmp_path / "c.npz")
+    assert back.callback_states == {}
+    assert (back.weights()["dense_1/kernel"][~m] == 0.25).all()
+
+
+def test_checkpoints_without_dynamic_states_still_load(tmp_path):
+    # What sparsecore wrote for a RigL run before RigL and SET were saved:
+    # the same file without their entry (and members). It loads, and a
+    # continued fit with RigL starts afresh, as it did then (no warning:
+    # there is no state to ignore).
+    good = _dyn_arrays(tmp_path)
+    i = _dyn_index(good)
+    old = _with_header(good, lambda h: h["callbacks"].pop(i))
+    old = {k: v for k, v in old.items() if not k.startswith(f"callbacks/{i}/")}
+    assert "callbacks/0/masks/dense_0/kernel" in good
+    atomic_savez(tmp_path / "old.npz", old)
+    back = load_model(tmp_path / "old.npz")
+    assert list(back.callback_states) == ["EarlyStopping:val_loss:auto"]
+    fresh = _dyn("RigL")
+    fit_quiet(
+        back,
+        *make_data(),
+        epochs=3,
+        initial_epoch=2,
+        batch_size=16,
+        callbacks=[fresh, FakeVal(VALS)],
+    )
+    assert fresh.step == 6

@@ -233,3 +233,152 @@ def test_sparse_training_between_updates_equals_dense_masked(cls):
     for a, b in zip(dense.get_weights(), sparse.get_weights(), strict=True):
         np.testing.assert_allclose(b, a, rtol=0, atol=1e-10)
     assert not dyn_s.sparse.active  # dense kernels back after fit
+
+
+# ---------------------------------------------------------------- resume
+
+
+class StopAfter(sc.Callback):
+    """Ends fit after epoch `epoch` (0-based), as a run that was cut there."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            self.model.stop_training = True
+
+
+def _assert_same_run(a, dyn_a, b, dyn_b):
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    for name, slots in a.optimizer.state.items():
+        for slot, arr in slots.items():
+            np.testing.assert_array_equal(b.optimizer.state[name][slot], arr)
+    assert list(dyn_a.masks) == list(dyn_b.masks)
+    for name, m in dyn_a.masks.items():
+        np.testing.assert_array_equal(dyn_b.masks[name], m)
+    assert (dyn_b.step, dyn_b.end_step) == (dyn_a.step, dyn_a.end_step)
+    assert dyn_b.updates == dyn_a.updates
+
+
+@pytest.mark.parametrize("sparse_training", ["auto", True])
+@pytest.mark.parametrize("cls", [RigL, SET])
+def test_a_continued_fit_with_a_new_callback_is_bit_identical(cls, sparse_training):
+    # end_step=None: resolved over the 6 epochs of the first fit, kept in the
+    # state, so that the new callback (same constructor call) goes on with it.
+    x, y = make_data()
+
+    def dyn():
+        return cls(0.8, update_frequency=4, seed=5, sparse_training=sparse_training)
+
+    full, d_full = make_model(), dyn()
+    full.fit(x, y, epochs=6, batch_size=16, callbacks=[d_full], verbose=0)
+    assert d_full.end_step == 27 and len(d_full.updates) >= 5
+    part, d_part = make_model(), dyn()
+    part.fit(x, y, epochs=6, batch_size=16, callbacks=[d_part, StopAfter(2)], verbose=0)
+    assert part.epoch == 3 and d_part.step == 18
+    again = dyn()
+    part.fit(
+        x, y, epochs=6, initial_epoch=3, batch_size=16, callbacks=[again], verbose=0
+    )
+    _assert_same_run(full, d_full, part, again)
+
+
+def test_the_state_is_published_every_epoch_and_never_changed_in_place():
+    x, y = make_data()
+    rigl = RigL(0.8, update_frequency=2, end_step=30)
+    seen = []
+
+    class Snap(sc.Callback):  # after rigl: sees the state of each epoch's end
+        def on_epoch_end(self, epoch, logs=None):
+            state = self.model.callback_states[rigl.state_key]
+            copies = {n: m.copy() for n, m in state["masks"].items()}
+            seen.append((state, copies, rigl.step))
+
+    model = make_model()
+    model.fit(x, y, epochs=4, batch_size=16, callbacks=[rigl, Snap()], verbose=0)
+    assert rigl.state_key == "RigL:all"
+    assert RigL(0.8, weights=["dense_1/kernel", "dense_0/kernel"]).state_key == (
+        "RigL:dense_0/kernel,dense_1/kernel"
+    )
+    assert [s["step"] for s, _, _ in seen] == [step for _, _, step in seen]
+    assert [s["step"] for s, _, _ in seen] == [6, 12, 18, 24]
+    for state, copies, _ in seen:  # masks changed by later updates: not these
+        assert state["class_name"] == "RigL" and state["end_step"] == 30
+        assert state["config"] == rigl.get_config()
+        for n, m in state["masks"].items():
+            np.testing.assert_array_equal(m, copies[n])
+    assert any(
+        (seen[0][0]["masks"][n] != rigl.masks[n]).any() for n in rigl.masks
+    )  # the masks did move after epoch 0
+    assert seen[-1][0]["updates"] == rigl.updates
+
+
+def test_get_config_keeps_the_end_step_argument():
+    x, y = make_data()
+    s = SET(0.8, update_frequency=3)
+    make_model().fit(x, y, epochs=2, batch_size=16, callbacks=[s], verbose=0)
+    assert s.end_step == 9 and s.get_config()["end_step"] is None
+    assert s.state_dict()["end_step"] == 9
+    again = SET(0.8, update_frequency=3)
+    again.load_state_dict(s.state_dict())
+    assert again.end_step == 9 and again.get_config() == s.get_config()
+    assert again.updates == s.updates == [(3, 0.3), (6, 0.3), (9, 0.3)]
+
+
+def test_another_config_or_a_new_run_does_not_restore():
+    # Decision: a continued fit whose callback is configured otherwise does not
+    # take the saved state (it is another run's), and says so; it starts as a
+    # new callback does, from new random masks at step 0.
+    x, y = make_data()
+    model = make_model()
+    first = RigL(0.8, update_frequency=4, seed=1)
+    start = {}
+
+    class Start(sc.Callback):  # after first: its masks once fit has begun
+        def on_train_begin(self, logs=None):
+            start.update({n: m.copy() for n, m in first.masks.items()})
+
+    model.fit(x, y, epochs=2, batch_size=16, callbacks=[first, Start()], verbose=0)
+    assert any((first.masks[n] != start[n]).any() for n in start)  # they moved
+    other = RigL(0.8, update_frequency=5, seed=1)
+    with pytest.warns(RuntimeWarning, match=r"differs in \['update_frequency'\]"):
+        model.fit(
+            x, y, epochs=3, initial_epoch=2, batch_size=16, callbacks=[other], verbose=0
+        )
+    # fresh: step 0, the end step of this fit (75 % of 6 steps), no update
+    # before it, so the random masks of seed 1, not the saved ones
+    assert (other.step, other.end_step, other.updates) == (6, 4, [])
+    for n, m in start.items():
+        np.testing.assert_array_equal(other.masks[n], m)
+    assert model.callback_states[other.state_key]["config"] == other.get_config()
+    # initial_epoch=0 is a new run, and an initial_epoch that is not the
+    # model's epoch continues nothing: no restore, no warning
+    for begin in (0, 1):
+        fresh = RigL(0.8, update_frequency=5, seed=1)
+        kwargs = {"initial_epoch": begin, "batch_size": 16, "verbose": 0}
+        model.fit(x, y, epochs=3, callbacks=[fresh], **kwargs)
+        assert fresh.step == 6 * (3 - begin)
+
+
+def test_load_state_dict_refuses_another_class_or_config():
+    rigl = RigL(0.8, update_frequency=4)
+    state = rigl.state_dict()
+    with pytest.raises(ValueError, match="the state is for RigL"):
+        RigL(0.7, update_frequency=4).load_state_dict(state)
+    with pytest.raises(ValueError, match="the state is for RigL"):
+        SET(0.8, update_frequency=4, drop_fraction_anneal="cosine").load_state_dict(
+            state
+        )
+    with pytest.raises(ValueError, match=r"state\['step'\] must be an int in"):
+        rigl.load_state_dict({**state, "step": -1})
+    with pytest.raises(ValueError, match="fraction must be a float in"):
+        rigl.load_state_dict({**state, "step": 8, "updates": [(4, 1.5)]})
+    with pytest.raises(ValueError, match=r"state\['updates'\] step must be an int"):
+        rigl.load_state_dict({**state, "step": 3, "updates": [(4, 0.2)]})
+    with pytest.raises(TypeError, match="weights must be None or a non-empty list"):
+        RigL(0.8, weights=[])
+    with pytest.raises(ValueError, match="must not repeat a name"):
+        SET(0.8, weights=["dense_0/kernel", "dense_0/kernel"])
