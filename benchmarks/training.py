@@ -42,6 +42,7 @@ import statistics
 import sys
 import time
 import tracemalloc
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -667,6 +668,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--csv", help="also write the sparse rows to this CSV")
     parser.add_argument("--calibrate", action="store_true")
     args = parser.parse_args(argv)
+    # Each timed fit is 2 epochs of a schedule that ends at step 5000: the
+    # schedule's warning is expected here, once per fit, and says nothing new.
+    warnings.filterwarnings("ignore", category=sc.PruningScheduleWarning)
     cmd = "python benchmarks/training.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
