@@ -395,8 +395,20 @@ def _scipy_kernel() -> Kernel:
 # ------------------------------------------------------------------ registry
 
 
+# numba's import error, once seen: a failed import is not retried on every
+# call (``functools.cache`` keeps results, not exceptions), since a sparse
+# training step asks which backends exist.
+_NUMBA_ERROR: list[ImportError] = []
+
+
 def _numba_kernel() -> Kernel:
-    from . import csr_numba
+    if _NUMBA_ERROR:
+        raise ImportError(str(_NUMBA_ERROR[0]))
+    try:
+        from . import csr_numba
+    except ImportError as exc:
+        _NUMBA_ERROR.append(exc)
+        raise
 
     nb = csr_numba.kernel
     if not (_load_scipy() and _sparsetools):
