@@ -10,7 +10,7 @@ import tempfile
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 import sparsecore as sc
@@ -134,7 +134,10 @@ def test_sparse_equals_dense_masked(
     pd = Pruner(masks=masks, sparse_training=False)
     ps = sparse_pruner(masks, backend)
     check = Exactness(ps, expect_sparse=list(masks))
-    hd = dense.fit(x, y, epochs=2, batch_size=batch_size, verbose=0, callbacks=[pd])
+    try:
+        hd = dense.fit(x, y, epochs=2, batch_size=batch_size, verbose=0, callbacks=[pd])
+    except sc.NonFiniteLossError:
+        reject()  # momentum 0.9 at batch 1 can diverge on a 2-unit net: not the point
     hs = sparse.fit(
         x, y, epochs=2, batch_size=batch_size, verbose=0, callbacks=[ps, check]
     )
