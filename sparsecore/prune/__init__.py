@@ -20,7 +20,6 @@ from sparsecore.prune.allocation import (
     Allocation,
     allocate_masks,
     erk_densities,
-    top_k_mask,
 )
 from sparsecore.prune.clone import clone_model
 from sparsecore.prune.criteria import (
@@ -34,6 +33,7 @@ from sparsecore.prune.criteria import (
     random_mask,
     random_structured_mask,
     structured_mask,
+    top_k_mask,
 )
 from sparsecore.prune.dynamic import SET, DynamicSparsity, RigL
 from sparsecore.prune.init_pruning import (

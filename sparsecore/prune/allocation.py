@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -39,11 +38,10 @@ from numpy.typing import ArrayLike, NDArray
 from sparsecore._checks import (
     validate_array,
     validate_choice,
-    validate_int,
     validate_sparsity,
     validate_type,
 )
-from sparsecore.prune.criteria import keep_count
+from sparsecore.prune.criteria import keep_count, top_k_mask
 from sparsecore.prune.policy import PruningPolicy, layer_of
 
 __all__ = [
@@ -52,7 +50,6 @@ __all__ = [
     "allocate_masks",
     "as_allocation",
     "erk_densities",
-    "top_k_mask",
 ]
 
 #: Allocation rules (``"layer"`` is accepted as another name for ``"uniform"``).
@@ -60,50 +57,6 @@ DISTRIBUTIONS = ("erk", "global", "uniform")
 _ALIASES = {"layer": "uniform"}
 
 Mask = NDArray[np.bool_]
-
-
-def top_k_mask(scores: ArrayLike, k: int, eligible: ArrayLike | None = None) -> Mask:
-    """Keep the `k` entries of largest score (ties: lower flat index first).
-
-    Parameters
-    ----------
-    scores : ndarray of any shape
-        Finite real scores (any sign).
-    k : int
-        Entries to keep, in [0, scores.size].
-    eligible : bool ndarray of `scores`' shape, optional
-        Entries not eligible rank below every eligible one.
-
-    Returns
-    -------
-    mask : bool ndarray of `scores`' shape
-        Exactly `k` True.
-
-    Examples
-    --------
-    >>> top_k_mask(np.array([0.5, -1.0, 2.0, 0.5]), 2)
-    array([ True, False,  True, False])
-    """
-    s = validate_array("scores", scores, kinds="iuf")
-    k = validate_int("k", k, 0, s.size)
-    flat = s.reshape(-1).astype(np.float64, copy=False)
-    if not np.isfinite(flat).all():
-        raise ValueError("scores must contain only finite values")
-    keys: tuple[NDArray[Any], ...] = (-flat,)
-    if eligible is not None:
-        e = np.asarray(eligible)
-        if e.dtype != np.bool_ or e.shape != s.shape:
-            raise ValueError(
-                f"eligible must be a bool array of shape {s.shape}; "
-                f"got {e.dtype} of shape {e.shape}"
-            )
-        keys = (-flat, ~e.reshape(-1))
-    # lexsort is stable and sorts by the last key first: eligibility, then
-    # score (descending), then position.
-    order = np.lexsort(keys)
-    out = np.zeros(flat.size, dtype=bool)
-    out[order[:k]] = True
-    return out.reshape(s.shape)
 
 
 def erk_densities(

@@ -58,6 +58,7 @@ from numpy.typing import ArrayLike, NDArray
 from sparsecore._checks import (
     is_int,
     is_real,
+    validate_array,
     validate_axis,
     validate_bool,
     validate_choice,
@@ -80,6 +81,7 @@ __all__ = [
     "random_mask",
     "random_structured_mask",
     "structured_mask",
+    "top_k_mask",
     "validate_amount",
     "validate_block",
     "validate_norm",
@@ -380,6 +382,55 @@ def _top_k(scores: NDArray[Any], k: int, eligible: Mask | None = None) -> Mask:
     out = _select_top(np.where(eligible, minus_one, scores), k - n_eligible)
     out |= eligible
     return out
+
+
+def top_k_mask(scores: ArrayLike, k: int, eligible: ArrayLike | None = None) -> Mask:
+    """Keep the `k` entries of largest score (ties: lower flat index first).
+
+    Parameters
+    ----------
+    scores : ndarray of any shape
+        Finite real scores (any sign).
+    k : int
+        Entries to keep, in [0, scores.size].
+    eligible : bool ndarray of `scores`' shape, optional
+        Entries not eligible rank below every eligible one.
+
+    Returns
+    -------
+    mask : bool ndarray of `scores`' shape
+        Exactly `k` True.
+
+    Examples
+    --------
+    >>> top_k_mask(np.array([0.5, -1.0, 2.0, 0.5]), 2)
+    array([ True, False,  True, False])
+    """
+    s = validate_array("scores", scores, kinds="iuf")
+    k = validate_int("k", k, 0, s.size)
+    flat = s.reshape(-1)
+    if flat.dtype.kind != "f":
+        flat = flat.astype(np.float64)
+    if not np.isfinite(flat).all():
+        raise ValueError("scores must contain only finite values")
+    e = None
+    if eligible is not None:
+        e = np.asarray(eligible)
+        if e.dtype != np.bool_ or e.shape != s.shape:
+            raise ValueError(
+                f"eligible must be a bool array of shape {s.shape}; "
+                f"got {e.dtype} of shape {e.shape}"
+            )
+        e = e.reshape(-1)
+    if flat.size == 0 or flat.min() >= 0:  # |w|, |g w|, SynFlow, random: O(n)
+        return _top_k(flat, k, e).reshape(s.shape)
+    # Signed scores (GraSP, movement): lexsort is stable and sorts by the last
+    # key first: eligibility, then score (descending), then position.
+    keys = (-flat,) if e is None else (-flat, ~e)
+    order = np.lexsort(keys)
+    out = np.zeros(flat.size, dtype=bool)
+    out[order[:k]] = True
+    return out.reshape(s.shape)
 
 
 # --------------------------------------------------------------------- units

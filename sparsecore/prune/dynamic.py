@@ -56,8 +56,9 @@ from sparsecore._checks import (
     validate_sparsity,
 )
 from sparsecore.nn.callbacks import Callback
-from sparsecore.prune.allocation import Allocation, as_allocation, top_k_mask
+from sparsecore.prune.allocation import Allocation, as_allocation
 from sparsecore.prune.clone import weight_names
+from sparsecore.prune.criteria import top_k_mask
 from sparsecore.prune.policy import validate_names
 from sparsecore.prune.pruner import MaskSet
 from sparsecore.prune.schedules import MAX_STEP
