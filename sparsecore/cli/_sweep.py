@@ -104,13 +104,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _grid(args: argparse.Namespace) -> Any:
-    from sparsecore.sweep import Grid, load_grid
+    from sparsecore.sweep import Grid, read_grid_config
 
     config: dict[str, Any] = {}
     if args.config:
         if not os.path.isfile(args.config):
             raise CLIError(f"--config {args.config!r}: no such file")
-        config = load_grid(args.config).to_dict()
+        try:  # checked once, with the flags, below
+            config = read_grid_config(args.config)
+        except ValueError as e:
+            raise CLIError(str(e)) from None
     flags = {
         "dataset": args.dataset,
         "methods": args.methods,
@@ -132,7 +135,8 @@ def _grid(args: argparse.Namespace) -> Any:
     try:
         return Grid.from_mapping(config)
     except (TypeError, ValueError) as e:
-        raise CLIError(str(e)) from None
+        where = f"{args.config}: " if args.config else ""
+        raise CLIError(f"{where}{e}") from None
 
 
 def run(args: argparse.Namespace) -> int:

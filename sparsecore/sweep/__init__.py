@@ -10,7 +10,7 @@ by name), ``cell`` (running one cell), ``store`` (the results folder), ``run``
 """
 
 from sparsecore.sweep.cell import run_cell
-from sparsecore.sweep.grid import DATASETS, Cell, Grid, load_grid
+from sparsecore.sweep.grid import DATASETS, Cell, Grid, load_grid, read_grid_config
 from sparsecore.sweep.methods import METHODS, register_method
 from sparsecore.sweep.run import (
     Progress,
@@ -31,6 +31,7 @@ __all__ = [
     "SweepResult",
     "dask_executor",
     "load_grid",
+    "read_grid_config",
     "local_executor",
     "register_method",
     "run",

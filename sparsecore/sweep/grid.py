@@ -39,7 +39,7 @@ from sparsecore._checks import (
 )
 from sparsecore.sweep.methods import METHODS
 
-__all__ = ["CELL_VERSION", "DATASETS", "Cell", "Grid", "load_grid"]
+__all__ = ["CELL_VERSION", "DATASETS", "Cell", "Grid", "load_grid", "read_grid_config"]
 
 #: The datasets a grid can name.
 DATASETS = ("digits", "mnist1d", "regression")
@@ -263,14 +263,16 @@ def _freeze_options(
     return tuple(out)
 
 
-def load_grid(path: str | os.PathLike[str]) -> Grid:
-    """Read a grid from a TOML file (:mod:`tomllib`, Python 3.11+).
+def read_grid_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The keys of a grid TOML file, parsed (:mod:`tomllib`) but not checked.
+
+    For a caller that completes the file before building the grid (the
+    command line's flags override it); :func:`load_grid` builds it at once.
 
     Raises
     ------
     ValueError
-        If the file is not valid TOML or not a valid grid (the message names
-        the file).
+        If the file is too large or not valid TOML (the message names it).
     OSError
         If it cannot be read.
     """
@@ -286,10 +288,24 @@ def load_grid(path: str | os.PathLike[str]) -> Grid:
     if len(data) > _MAX_CONFIG_BYTES:
         raise ValueError(f"{path}: too large for a grid ({len(data)} bytes or more)")
     try:
-        config = tomllib.loads(data.decode("utf-8"))
+        return tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ValueError(f"{path}: not valid TOML ({e})") from None
+
+
+def load_grid(path: str | os.PathLike[str]) -> Grid:
+    """Read a grid from a TOML file (:mod:`tomllib`, Python 3.11+).
+
+    Raises
+    ------
+    ValueError
+        If the file is not valid TOML or not a valid grid (the message names
+        the file).
+    OSError
+        If it cannot be read.
+    """
+    config = read_grid_config(path)
     try:
         return Grid.from_mapping(config)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"{path}: {e}") from None
+        raise ValueError(f"{os.fspath(path)}: {e}") from None

@@ -87,3 +87,22 @@ def test_out_that_is_a_file_and_missing_axes(tmp_path):
     assert_one_line_error(code, err, 1, "is a file")
     code, _, err = run("sweep", "--dataset", "regression", "--out", tmp_path / "o")
     assert_one_line_error(code, err, 1, "sweep needs --methods, --sparsities")
+
+
+def test_flags_complete_a_toml_file(tmp_path):
+    # The file need not be a whole grid: the flags fill in and override it.
+    config = tmp_path / "g.toml"
+    config.write_text('dataset = "regression"\nmethods = ["random"]\nhidden = [8]\n')
+    out = tmp_path / "o"
+    code, stdout, err = run(
+        "sweep", "--config", config, "--sparsities", "0.5", "--seeds", "0",
+        "--epochs", "2", "--no-dense", "--out", out, "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "ran 1 cells" in stdout
+    record = json.loads(next((out / "cells").glob("random_*.json")).read_text())
+    assert record["settings"]["sparsity"] == 0.5
+    assert record["settings"]["hidden"] == [8]
+    config.write_text('dataset = "regression"\nmethods = ["nope"]\n')
+    code, _, err = run("sweep", "--config", config, "--sparsities", "0.5", "--out", out)
+    assert_one_line_error(code, err, 1, str(config), "'nope'")
