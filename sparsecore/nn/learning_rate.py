@@ -35,6 +35,7 @@ from typing import Any
 
 from sparsecore._checks import (
     validate_bool,
+    validate_choice,
     validate_float,
     validate_int,
     validate_type,
@@ -325,10 +326,6 @@ def deserialize(spec: Mapping[str, Any]) -> LearningRateSchedule:
         raise ValueError(
             f"spec must have the keys ['class_name', 'config']; got {sorted(spec)}"
         )
-    name = spec["class_name"]
-    if name not in LEARNING_RATE_SCHEDULES:
-        raise ValueError(
-            f"class_name must be one of {sorted(LEARNING_RATE_SCHEDULES)}; got {name!r}"
-        )
+    name = validate_choice("class_name", spec["class_name"], LEARNING_RATE_SCHEDULES)
     config = validate_type("config", spec["config"], Mapping, "a mapping")
     return LEARNING_RATE_SCHEDULES[name].from_config(config)

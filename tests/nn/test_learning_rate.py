@@ -226,6 +226,8 @@ def test_registry_and_deserialize_errors():
     }
     with pytest.raises(ValueError, match=r"class_name must be one of \['CosineDecay'"):
         deserialize({"class_name": "Lambda", "config": {}})
+    with pytest.raises(ValueError, match=r"class_name must be one of"):
+        deserialize({"class_name": ["CosineDecay"], "config": {}})  # unhashable
     with pytest.raises(ValueError, match=r"spec must have the keys"):
         deserialize({"class_name": "CosineDecay"})
     with pytest.raises(TypeError, match=r"config must be a mapping"):
