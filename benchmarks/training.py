@@ -406,6 +406,7 @@ def run(
 
 
 def sparse_rows(
+    sparsities: Sequence[float],
     times: dict[str, list[float]],
     plans: dict[str, str],
     memory: dict[tuple[float, str], dict[str, Any]],
@@ -413,7 +414,7 @@ def sparse_rows(
 ) -> list[dict[str, Any]]:
     """One row per sparsity and mode: epoch time, ratio to masked, memory."""
     rows = []
-    for s in SPARSITIES:
+    for s in sparsities:
         base = f"masked {100 * s:g}%"
         if base not in times:
             continue
@@ -433,7 +434,7 @@ def sparse_rows(
                     "min_s": min(times[label]),
                     "max_s": max(times[label]),
                     "ratio": t_masked / t,
-                    "target": TARGETS[s] if mode == "sparse" else "",
+                    "target": TARGETS.get(s, "") if mode == "sparse" else "",
                     "state_bytes": mem.get("state", ""),
                     "state_ratio": (
                         mem["state"] / mem_masked if mem and mem_masked else ""
@@ -709,7 +710,7 @@ def main(argv: list[str] | None = None) -> None:
                     agreement(s, mode, "float64"),
                     distance_to_float64(s, mode),
                 )
-    rows = sparse_rows(times, plans, memory, agree)
+    rows = sparse_rows(sparsities, times, plans, memory, agree)
     env = environment()
     text = report(times, rows, env, cmd.strip())
     if args.markdown:  # written first: a closed stdout must not lose the results
