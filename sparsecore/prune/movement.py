@@ -224,10 +224,7 @@ class MovementPruner(Callback):
             low = min(float(a.min()) for a in s.values())
             scores = {n: a - low for n, a in s.items()}
         eng.step(self.model.weights(), scores=scores)
-        state = getattr(getattr(self.model, "optimizer", None), "state", None) or {}
-        for name in eng.masks:
-            for slot in state.get(name, {}).values():
-                eng.zero_pruned({name: slot})
+        eng.zero_optimizer_state(getattr(self.model, "optimizer", None))
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is not None:

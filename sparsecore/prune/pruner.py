@@ -931,6 +931,14 @@ class ArrayPruner:
             views[name] = a
         self._maskset.apply(views)
 
+    def zero_optimizer_state(self, optimizer: Any) -> None:
+        """Zero every slot of a sparsecore `optimizer` at pruned positions, in place.
+
+        The moments of pruned weights stay exactly 0, so a weight never
+        restarts with a stale momentum (what the Pruner does after every step).
+        """
+        self._maskset.apply_to_optimizer_state(optimizer)
+
     def remove(
         self, params: Mapping[str, Any] | None = None, name: str | None = None
     ) -> None:

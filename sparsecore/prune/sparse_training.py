@@ -1018,7 +1018,6 @@ def _measure_plan(
     mask: np.ndarray,
 ) -> LayerTrainingPlan:
     """Time every product's candidates on the layer's pattern at its batch size."""
-    est = _estimate_plan(name, ctx, backends, threads)
     n_in, n_out = ctx.shape
     B = ctx.batch
     rng = np.random.default_rng(0)
@@ -1070,7 +1069,6 @@ def _measure_plan(
         + sum(measured[p + "/dense"] for p in _products(ctx))
     )
     sparse = t_sparse < MARGIN * t_dense
-    del est
     return LayerTrainingPlan(
         name,
         sparse,

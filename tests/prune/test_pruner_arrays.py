@@ -445,3 +445,19 @@ def test_k_uses_tfmot_float32_sparsity_not_the_float64_value():
         masks = eng.step(params)
     assert np.count_nonzero(masks["w"]) == 1593
     assert np.count_nonzero(params["w"]) == 1593
+
+
+def test_zero_optimizer_state_zeroes_the_slots_of_pruned_weights():
+    params = {"w": np.arange(1.0, 13.0, dtype=np.float32).reshape(3, 4)}
+    eng = ArrayPruner(ConstantSparsity(0.5, begin_step=1, frequency=1))
+    masks = eng.step(params)
+
+    class Optimizer:  # a sparsecore optimizer's slots: state[name][slot]
+        state = {"w": {"m": np.ones((3, 4), np.float32), "v": np.ones((3, 4))},
+                 "b": {"m": np.ones(4)}}  # fmt: skip
+
+    eng.zero_optimizer_state(Optimizer)
+    for slot in Optimizer.state["w"].values():
+        np.testing.assert_array_equal(slot, masks["w"].astype(slot.dtype))
+    np.testing.assert_array_equal(Optimizer.state["b"]["m"], np.ones(4))  # unpruned
+    eng.zero_optimizer_state(None)  # no optimizer: nothing to do
