@@ -20,12 +20,13 @@ import numpy as np
 from sparsecore._version import __version__
 from sparsecore.runtime.plan import cpu_model, library_version
 
-__all__ = ["environment"]
+__all__ = ["environment", "usable_cpus"]
 
 _LIBRARIES = ("scipy", "numba", "torch", "scikit-learn", "threadpoolctl", "distributed")
 
 
-def _cpus() -> int:
+def usable_cpus() -> int:
+    """The cores this process may run on (its affinity mask where known)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -76,7 +77,7 @@ def environment() -> dict[str, str]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu": cpu_model(),
-        "cpus": str(_cpus()),
+        "cpus": str(usable_cpus()),
         "numpy": np.__version__,
         **_blas(),
     }

@@ -22,6 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from sparsecore._checks import validate_int, validate_type
+from sparsecore._environment import usable_cpus
 from sparsecore.sweep.cell import empty_record, error_info, run_cell
 from sparsecore.sweep.grid import Cell, Grid
 from sparsecore.sweep.store import ResultStore, summarize, summary_markdown
@@ -36,13 +37,6 @@ _THREAD_VARIABLES = (
     "NUMBA_NUM_THREADS",
 )
 _INSTALL_DIST = 'pip install "sparsecore[dist]"'
-
-
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 @dataclasses.dataclass
@@ -141,7 +135,7 @@ def local_executor(workers: int | None = None) -> ProcessPoolExecutor:
     that may hold threads), and with the BLAS thread variables at 1 while
     :func:`run` keeps them set, so each worker computes on one core.
     """
-    n = _cpus() if workers is None else validate_int("workers", workers, 1)
+    n = usable_cpus() if workers is None else validate_int("workers", workers, 1)
     return ProcessPoolExecutor(
         max_workers=n, mp_context=multiprocessing.get_context("spawn")
     )
@@ -187,7 +181,11 @@ def dask_executor(
         ) from None
     with contextlib.ExitStack() as stack:
         if scheduler == "local":
-            n = _cpus() if workers is None else validate_int("workers", workers, 1)
+            n = (
+                usable_cpus()
+                if workers is None
+                else validate_int("workers", workers, 1)
+            )
             cluster = stack.enter_context(
                 distributed.LocalCluster(  # type: ignore[no-untyped-call]
                     n_workers=n,
@@ -336,6 +334,7 @@ def _run_on_local_pool(
     pending = list(cells)
     attempt = 0
     while pending:
+        others = set(multiprocessing.active_children())  # not ours to stop
         pool = local_executor(workers)
         futures = {pool.submit(run_cell, c): c for c in pending}
         broken: list[Cell] = []
@@ -348,7 +347,8 @@ def _run_on_local_pool(
         except BaseException:  # Ctrl-C, SIGTERM: stop the workers, keep the records
             pool.shutdown(wait=False, cancel_futures=True)
             for child in multiprocessing.active_children():
-                child.terminate()
+                if child not in others:  # the pool's workers only
+                    child.terminate()
             raise
         pool.shutdown(wait=True)
         if broken and attempt >= retries:
