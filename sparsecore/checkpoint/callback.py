@@ -16,7 +16,7 @@ from sparsecore._checks import (
 )
 from sparsecore.checkpoint.write import checkpoint_arrays, nonfinite_members
 from sparsecore.nn.callbacks import Callback
-from sparsecore.nn.metrics import metric_direction
+from sparsecore.nn.metrics import resolve_mode
 from sparsecore.runtime.atomic import atomic_savez
 
 __all__ = ["ModelCheckpoint"]
@@ -42,7 +42,7 @@ class ModelCheckpoint(Callback):
     mode : {'auto', 'min', 'max'}, default='auto'
         Whether `monitor` should fall or rise. ``'auto'`` infers it from the
         name as :class:`~sparsecore.nn.callbacks.EarlyStopping` does
-        (:func:`sparsecore.nn.metrics.metric_direction`: accuracies rise,
+        (:func:`sparsecore.nn.metrics.resolve_mode`: accuracies rise,
         losses and errors fall; any other key rises if it contains ``"acc"``).
     compressed : bool, default=False
         Deflate the members.
@@ -103,13 +103,8 @@ class ModelCheckpoint(Callback):
         self.filepath, self.every, self.save_best_only = filepath, every, save_best_only
         self.monitor, self.mode, self.compressed = monitor, mode, compressed
         self.verbose = verbose
-        direction = mode
-        if direction == "auto":
-            direction = metric_direction(monitor) or (
-                "max" if "acc" in monitor else "min"
-            )
         #: 'min' or 'max': the direction `mode` resolves to.
-        self.direction = direction
+        self.direction = direction = resolve_mode(mode, monitor)
         self.best = math.inf if direction == "min" else -math.inf
         self.last_path: str | None = None
         self._pending: tuple[int, dict[str, Any]] | None = None

@@ -38,7 +38,7 @@ from sparsecore._checks import (
     validate_int,
     validate_type,
 )
-from sparsecore.nn.metrics import metric_direction
+from sparsecore.nn.metrics import resolve_mode
 
 __all__ = [
     "Callback",
@@ -243,11 +243,7 @@ class EarlyStopping(Callback):
         self.min_delta = validate_float("min_delta", min_delta, 0.0)
         self.patience = validate_int("patience", patience, 0)
         self.mode = validate_choice("mode", mode, ("auto", "min", "max"))
-        direction = self.mode
-        if direction == "auto":
-            direction = metric_direction(monitor) or (
-                "max" if "acc" in monitor else "min"
-            )
+        direction = resolve_mode(self.mode, monitor)
         # +1: lower is better; -1: higher is better (values are compared negated)
         self._sign = 1.0 if direction == "min" else -1.0
         self.restore_best_weights = validate_bool(

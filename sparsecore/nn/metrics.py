@@ -45,6 +45,7 @@ __all__ = [
     "mean_absolute_error",
     "mean_squared_error",
     "metric_direction",
+    "resolve_mode",
     "sparse_categorical_accuracy",
     "sparse_top_k_categorical_accuracy",
     "top_k_categorical_accuracy",
@@ -251,6 +252,17 @@ def metric_direction(name: str) -> str | None:
     if base == "loss" or base in _MINIMISED:
         return "min"
     return "max" if base in METRICS else None
+
+
+def resolve_mode(mode: str, monitor: str) -> str:
+    """The direction ``"min"`` or ``"max"`` a callback's `mode` means for `monitor`.
+
+    ``"auto"`` is :func:`metric_direction`, and for an unknown key tf.keras'
+    rule: ``"max"`` when the name contains ``"acc"``, else ``"min"``.
+    """
+    if mode != "auto":
+        return mode
+    return metric_direction(monitor) or ("max" if "acc" in monitor else "min")
 
 
 def _resolve(name: str, loss: Loss | None) -> MetricFn:

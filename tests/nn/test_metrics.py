@@ -210,3 +210,16 @@ def test_metric_direction():
             assert metric_direction(name) == "max", name
             assert metric_direction("val_" + name) == "max", name
     assert metric_direction("score") is None
+
+
+def test_resolve_mode_is_the_callbacks_rule():
+    from sparsecore.nn.metrics import resolve_mode
+
+    assert resolve_mode("min", "val_accuracy") == "min"  # explicit wins
+    assert resolve_mode("auto", "val_loss") == "min"
+    assert resolve_mode("auto", "val_accuracy") == "max"
+    assert resolve_mode("auto", "mean_absolute_error") == "min"
+    assert resolve_mode("auto", "my_acc_metric") == "max"  # tf.keras: "acc" in name
+    assert resolve_mode("auto", "my_metric") == "min"
+    assert sc.EarlyStopping("val_accuracy")._sign == -1.0
+    assert sc.ModelCheckpoint("m.npz", monitor="val_accuracy").direction == "max"
