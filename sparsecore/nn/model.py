@@ -800,10 +800,7 @@ class Sequential:
             xb, yb = x[start : start + chunk], y[start : start + chunk]
             pred = self.forward(xb, training=False)
             wb = None if w is None else w[start : start + chunk]
-            if wb is None:
-                total += loss_fn.value(yb, pred) * xb.shape[0]
-            else:
-                total += loss_fn.value(yb, pred, sample_weight=wb) * xb.shape[0]
+            total += loss_fn(yb, pred, wb) * xb.shape[0]
             if tracker is not None:
                 tracker.update(yb, pred, wb)
         scores = {"loss": total / x.shape[0]}
