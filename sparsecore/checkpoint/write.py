@@ -184,15 +184,14 @@ def checkpoint_arrays(model: Sequential, history: Any = None) -> dict[str, np.nd
     params = {
         f"{layer.name}/{k}": (layer, k) for layer in model.layers for k in layer.params
     }
+    # param_value gives copies: the pruned entries are zeroed in them.
     live = {n: layer.param_value(k) for n, (layer, k) in params.items()}
-    arrays = {f"weights/{n}": _little(w) for n, w in live.items()}
     if model.pruner is not None:
         for name, m in model.pruner.masks.items():
             w = live.get(name)
-            if w is not None and w.shape == m.shape and not w[~m].any():
-                continue  # already zero where pruned: no copy
             if w is not None and w.shape == m.shape:
-                arrays[f"weights/{name}"] = _little(np.where(m, w, w.dtype.type(0)))
+                w[~m] = 0
+    arrays = {f"weights/{n}": _little(w) for n, w in live.items()}
     compiled: dict[str, Any] | None = None
     if model.loss is not None and model.optimizer is not None:
         opt = model.optimizer
