@@ -27,11 +27,45 @@ __all__ = [
     "CategoricalCrossentropy",
     "Loss",
     "SparseCategoricalCrossentropy",
+    "check_class_indices",
     "get_loss",
 ]
 
 # Keras' backend epsilon: probabilities are clipped to [EPSILON, 1 - EPSILON].
 EPSILON = 1e-7
+
+
+def check_class_indices(
+    name: str, y: np.ndarray, n_classes: int, what: str = ""
+) -> np.ndarray:
+    """1-D class labels `y` as ``intp`` indices, each in ``[0, n_classes)``.
+
+    Integers, or floats with integral values (NaN is not); `what` is added
+    after the range in the message (e.g. ``" (output_dim)"``).
+
+    Raises
+    ------
+    TypeError
+        If `y` is not of a real numeric dtype.
+    ValueError
+        If a value is fractional, NaN or out of range (the first is named).
+    """
+    if y.dtype.kind == "f":
+        fractional = y != np.round(y)  # NaN too
+        if fractional.any():
+            raise ValueError(
+                f"{name} must hold integer class indices; got "
+                f"{y[fractional][0].item()!r}"
+            )
+    elif y.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer class indices; got dtype {y.dtype}")
+    if y.size and (y.min() < 0 or y.max() >= n_classes):
+        bad = y[(y < 0) | (y >= n_classes)][0]
+        raise ValueError(
+            f"{name} must hold class indices in [0, {n_classes}){what}; got "
+            f"{bad.item()!r}"
+        )
+    return y.astype(np.intp, copy=False)
 
 
 def _check_shapes(y_true: np.ndarray, y_pred: np.ndarray) -> None:
@@ -356,24 +390,7 @@ class SparseCategoricalCrossentropy(Loss):
                 f"y_true must hold class indices of shape ({n},) or ({n}, 1) for "
                 f"y_pred {y_pred.shape}; got shape {y.shape}"
             )
-        y = y.reshape(n)
-        if y.dtype.kind == "f":
-            fractional = y != np.round(y)  # NaN too
-            if fractional.any():
-                raise ValueError(
-                    f"y_true must hold integer class indices; got "
-                    f"{y[fractional][0].item()!r}"
-                )
-        elif y.dtype.kind not in "iu":
-            raise TypeError(
-                f"y_true must hold integer class indices; got dtype {y.dtype}"
-            )
-        if n and (y.min() < 0 or y.max() >= k):
-            bad = y[(y < 0) | (y >= k)][0]
-            raise ValueError(
-                f"y_true must hold class indices in [0, {k}); got {bad.item()!r}"
-            )
-        return y.astype(np.intp, copy=False)
+        return check_class_indices("y_true", y.reshape(n), k)
 
     def value(
         self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: Any = None

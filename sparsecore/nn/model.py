@@ -32,7 +32,7 @@ from sparsecore._text import format_table
 from sparsecore.nn.activations import ACTIVATIONS
 from sparsecore.nn.callbacks import Callback, CallbackList, History, ProgressLogger
 from sparsecore.nn.layers import Dense, Layer, ResidualDense
-from sparsecore.nn.losses import Loss, get_loss
+from sparsecore.nn.losses import Loss, check_class_indices, get_loss
 from sparsecore.nn.metrics import MetricFn, get_metrics
 from sparsecore.nn.optimizers import Optimizer, get_optimizer
 
@@ -397,20 +397,9 @@ class Sequential:
                 f"{x_name} and {name} must have the same length; "
                 f"got {n} and {y.shape[0]}"
             )
-        if y.dtype.kind == "f":
-            fractional = y != np.round(y)  # NaN too
-            if fractional.any():
-                raise ValueError(
-                    f"{name} must hold integer class indices; got "
-                    f"{y[fractional][0].item()!r}"
-                )
-        bad = (y < 0) | (y >= self.output_dim)
-        if bad.any():
-            raise ValueError(
-                f"{name} must hold class indices in [0, {self.output_dim}) "
-                f"(output_dim); got {y[bad][0].item()!r}"
-            )
-        return y.astype(np.int64)
+        return check_class_indices(name, y, self.output_dim, " (output_dim)").astype(
+            np.int64, copy=False
+        )
 
     def _prepare_weights(
         self,
