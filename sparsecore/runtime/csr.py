@@ -41,6 +41,7 @@ from .ell import COLUMNS, ROWS, SlicedELL
 __all__ = [
     "BACKENDS",
     "CSRMatrix",
+    "MIN_SPLIT_WORK",
     "available_backends",
     "get_kernel",
     "default_threads",
@@ -49,9 +50,14 @@ __all__ = [
     "releases_gil",
     "resolve_backend",
     "row_bounds",
+    "rows_product_numpy",
 ]
 
 BACKENDS = ("numpy", "scipy", "numba")
+#: Multiply-adds (nnz * batch) from which a product is split into row ranges
+#: across threads: the hand-off costs ~20 us. The inference planner and
+#: sparse training's products both use it.
+MIN_SPLIT_WORK = 100_000
 INDEX_DTYPE = np.dtype(np.int32)
 
 # Kernel signature: kernel(A, H, Y, r0, r1) computes Y[r0:r1] += A[r0:r1] @ H.
@@ -300,12 +306,13 @@ def _numpy_kernel(A: CSRMatrix, H: np.ndarray, Y: np.ndarray, r0: int, r1: int) 
         else:
             A.ell(ROWS).matmat(H, Y)
         return
-    _numpy_rows_kernel(A, H, Y, r0, r1)
+    rows_product_numpy(A, H, Y, r0, r1)
 
 
-def _numpy_rows_kernel(
+def rows_product_numpy(
     A: CSRMatrix, H: np.ndarray, Y: np.ndarray, r0: int, r1: int
 ) -> None:
+    """``Y[r0:r1] += A[r0:r1] @ H`` by gathers and ``np.add.reduceat`` (GIL held)."""
     # Sum data * H[indices] over the nonzeros of each row. reduceat needs
     # non-empty segments, so empty rows are skipped (they add nothing).
     p0, p1 = int(A.indptr[r0]), int(A.indptr[r1])

@@ -49,22 +49,20 @@ from typing import Any
 import numpy as np
 
 from .csr import (
+    MIN_SPLIT_WORK,
     CSRMatrix,
     get_kernel,
     parallel_ranges,
     resolve_backend,
     row_bounds,
+    rows_product_numpy,
 )
 
 __all__ = [
-    "MIN_SPLIT_WORK",
     "SparsityPattern",
     "transposed",
 ]
 
-#: Multiply-adds from which a product is split across threads (the hand-off
-#: costs ~20 us), as the inference planner.
-MIN_SPLIT_WORK = 100_000
 # Rows of a transpose copied per block: a block of 64 rows of a (B, n) float32
 # array is written as 64-value runs, which measured 1.8x as fast as
 # np.ascontiguousarray(a.T) on a (1024, 1000) array.
@@ -462,19 +460,15 @@ class SparsityPattern:
             self._run(which, indptr, run, B, threads)
             return
         data = values if which == "k" else values[perm]
-        if backend == "scipy":
-            A = CSRMatrix(data, indices, indptr, (n_out, n_h), check=False)
-            kernel = get_kernel("scipy")
-            out[...] = start  # the kernel adds
+        A = CSRMatrix(data, indices, indptr, (n_out, n_h), check=False)
+        # scipy's kernel releases the GIL; NumPy's gathers do not: one thread.
+        kernel = get_kernel("scipy") if backend == "scipy" else rows_product_numpy
+        out[...] = start  # the kernels add
 
-            def run_scipy(r0: int, r1: int) -> None:
-                kernel(A, H, out, r0, r1)
+        def run_csr(r0: int, r1: int) -> None:
+            kernel(A, H, out, r0, r1)
 
-            self._run(which, indptr, run_scipy, B, threads)
-            return
-        _numpy_rows(indptr, indices, data, H, out)
-        if bias is not None:
-            out += start
+        self._run(which, indptr, run_csr, B, threads if backend == "scipy" else 1)
 
     def _run(
         self, which: str, indptr: np.ndarray, run: Any, B: int, threads: int
@@ -517,27 +511,3 @@ def _check_operand(
             f"{name} must be C-contiguous of dtype {np.dtype(dtype).name}; got "
             f"{a.dtype.name}, {'C' if a.flags.c_contiguous else 'not C'}-contiguous"
         )
-
-
-def _numpy_rows(
-    indptr: np.ndarray,
-    indices: np.ndarray,
-    data: np.ndarray,
-    H: np.ndarray,
-    out: np.ndarray,
-) -> None:
-    # out[i] = sum of data * H[indices] over the nonzeros of row i: reduceat
-    # needs non-empty segments, so empty rows are zeroed apart.
-    counts = np.diff(indptr)
-    rows = np.flatnonzero(counts)
-    if rows.shape[0] < out.shape[0]:
-        out[...] = 0
-    starts = indptr[:-1][rows]
-    B = H.shape[1]
-    nnz = indices.shape[0]
-    chunk = max(1, min(B, _CHUNK_ELEMENTS // max(1, nnz)))
-    for k0 in range(0, B, chunk):
-        k1 = min(B, k0 + chunk)
-        prod = H[indices, k0:k1]
-        prod *= data[:, None]
-        out[rows, k0:k1] = np.add.reduceat(prod, starts, axis=0)

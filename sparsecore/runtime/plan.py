@@ -58,6 +58,7 @@ from .atomic import atomic_write
 from .auto import AUTO_MIN_SIZE, estimate_seconds
 from .csr import (
     BACKENDS,
+    MIN_SPLIT_WORK,
     CSRMatrix,
     available_backends,
     default_threads,
@@ -93,9 +94,6 @@ PLAN_FORMATS = ("auto", "csr", "dense", "saved")
 CACHE_ENV = "SPARSECORE_CACHE_DIR"
 #: Seconds of timing per layer in ``plan="measure"`` (at least 3 rounds).
 MEASURE_BUDGET = 0.03
-# Splitting rows across threads is only tried, and only done, for layers
-# with this much work (nnz * batch): the hand-off costs ~20 us.
-MIN_SPLIT_WORK = 100_000
 # The estimate splits from this much work (as the runtime always has).
 ESTIMATE_SPLIT_WORK = 1_000_000
 # plan="measure" does not time a CSR candidate the cost model rates this many

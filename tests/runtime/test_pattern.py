@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sparsecore.runtime.csr import parallel_ranges, row_bounds
-from sparsecore.runtime.pattern import MIN_SPLIT_WORK, SparsityPattern, transposed
+from sparsecore.runtime.csr import MIN_SPLIT_WORK, parallel_ranges, row_bounds
+from sparsecore.runtime.pattern import SparsityPattern, transposed
 from tests.runtime.rt_helpers import backends
 
 
