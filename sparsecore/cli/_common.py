@@ -53,6 +53,7 @@ __all__ = [
     "check_input_file",
     "check_output_path",
     "header_format",
+    "is_checkpoint",
     "is_safetensors",
     "is_sparse_model",
     "open_archive",
@@ -482,5 +483,12 @@ def _to_bfloat16(a: np.ndarray, path: str) -> np.ndarray:
 def is_sparse_model(fmt: tuple[str, Any] | None) -> bool:
     """Whether a header format (:func:`header_format`) is a saved SparseModel."""
     from sparsecore.runtime.io import FORMAT_NAME
+
+    return fmt is not None and fmt[0] == FORMAT_NAME
+
+
+def is_checkpoint(fmt: tuple[str, Any] | None) -> bool:
+    """Whether a header format (:func:`header_format`) is a checkpoint."""
+    from sparsecore.checkpoint.schema import FORMAT_NAME
 
     return fmt is not None and fmt[0] == FORMAT_NAME

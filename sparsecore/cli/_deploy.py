@@ -21,6 +21,7 @@ from sparsecore.cli._common import (
     CLIError,
     check_input_file,
     check_output_path,
+    is_checkpoint,
     is_sparse_model,
     parse_int_at_least,
     read_archive,
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
             f"{args.weights}: is {what}, not exported weights"
             + (
                 "; build it with SparseModel.from_model(sparsecore.load_model(path))"
-                if archive.format[0] == "sparsecore.Checkpoint"
+                if is_checkpoint(archive.format)
                 else ""
             )
         )

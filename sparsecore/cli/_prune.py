@@ -27,6 +27,7 @@ from sparsecore.cli._common import (
     CLIError,
     check_input_file,
     check_output_path,
+    is_checkpoint,
     is_sparse_model,
     parse_int_at_least,
     parse_pair,
@@ -282,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
             )
     archive = read_archive(args.input)
     arrays, fmt = archive.arrays, archive.format
-    if fmt is not None and fmt[0] == "sparsecore.Checkpoint":
+    if is_checkpoint(fmt):
         raise CLIError(
             f"{args.input}: is a sparsecore checkpoint, whose weights, optimizer "
             "state and masks belong together; load it with sparsecore.load_model "
