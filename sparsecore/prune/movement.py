@@ -220,9 +220,11 @@ class MovementPruner(Callback):
         due, _ = eng.schedule(eng.pruning_step + 1) if eng.schedule else (False, 0)
         scores = None
         if due:  # the only step that allocates: shifted scores, once per pruning
+            # The ranking is by |score|: shift S to >= 0, in float64 so that
+            # the shift merges no two float32 scores (it would break ties).
             s = self.movement.scores
             low = min(float(a.min()) for a in s.values())
-            scores = {n: a - low for n, a in s.items()}
+            scores = {n: a.astype(np.float64) - low for n, a in s.items()}
         eng.step(self.model.weights(), scores=scores)
         eng.zero_optimizer_state(getattr(self.model, "optimizer", None))
 

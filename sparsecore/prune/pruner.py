@@ -1387,9 +1387,9 @@ class Pruner(Callback):
             self._dirty = True
         self._sync_sparse()
         if self._dirty or not self.mask_gradients:  # tfmot re-masks every forward
-            # (the sparse layers hold no pruned entries: nothing to mask; their
-            # nnz-shaped optimizer slots are skipped by the shape check)
-            self._engine._maskset.apply(self._dense_only(self.model.weights()))
+            # (a layer on the sparse path holds its kept values only: its
+            # (nnz,) kernel and slots are skipped by MaskSet's shape check)
+            self._engine._maskset.apply(self.model.weights())
             if self.mask_gradients:  # a new (or restored) mask: the slots too
                 self._engine._maskset.apply_to_optimizer_state(
                     getattr(self.model, "optimizer", None)
@@ -1398,12 +1398,12 @@ class Pruner(Callback):
 
     def on_before_optimizer_step(self) -> None:
         if self.mask_gradients:
-            self._engine._maskset.apply(self._dense_only(self.model.gradients()))
+            self._engine._maskset.apply(self.model.gradients())
 
     def on_after_optimizer_step(self) -> None:
         if self.mask_gradients:
             maskset = self._engine._maskset
-            maskset.apply(self._dense_only(self.model.weights()))
+            maskset.apply(self.model.weights())
             maskset.apply_to_optimizer_state(getattr(self.model, "optimizer", None))
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
@@ -1413,13 +1413,6 @@ class Pruner(Callback):
         self._stop_sparse()
 
     # ------------------------------------------------------------------ sparse path
-    def _dense_only(self, arrays: dict[str, Any]) -> dict[str, Any]:
-        """`arrays` without the weights on the sparse path."""
-        if not self._sparse.active:
-            return arrays
-        names = set(self._sparse.names)
-        return {n: a for n, a in arrays.items() if n not in names}
-
     def _sync_sparse(self) -> None:
         """Put the sparse path on the current masks, when they changed."""
         maskset = self._engine._maskset
