@@ -1437,10 +1437,11 @@ class Pruner(Callback):
         if eng.criterion == "nm":
             return horizon if eng._nm_applied else 1
         t = eng.pruning_step
-        for k in range(1, horizon):
-            if t + k > MAX_STEP or eng.schedule(t + k)[0]:
-                return k
-        return horizon
+        ahead = np.arange(t + 1, min(t + horizon, MAX_STEP + 1), dtype=np.int64)
+        due = np.flatnonzero(eng.schedule.should_prune_at(ahead))
+        if due.size:
+            return int(due[0]) + 1
+        return horizon if t + horizon <= MAX_STEP + 1 else max(1, ahead.size + 1)
 
     def _stop_sparse(self) -> None:
         self._sparse.stop()
